@@ -1,0 +1,30 @@
+//! Database plumbing shared by the ANIP services (Registry, Studio, Runtime).
+//!
+//! * [`connect_pool`] builds a lazily connecting [`Pool`] with per-connection
+//!   statement timeouts and an application name.
+//! * [`migrate`] applies a service's embedded refinery migrations under a
+//!   PostgreSQL advisory lock, so any number of replicas may start at once.
+//! * [`readiness`] is what `/readyz`-style endpoints report.
+//! * [`LocalPostgres`] runs a private PostgreSQL cluster for development.
+//! * [`testing`] hands out one freshly migrated database per test.
+//!
+//! Errors never contain the database password: messages name the target as
+//! `host:port/database` only.
+
+#![warn(missing_docs)]
+
+mod error;
+mod local;
+mod migrate;
+mod pool;
+mod readiness;
+pub mod testing;
+mod url;
+
+pub use deadpool_postgres::{Object as PooledClient, Pool};
+
+pub use error::StoreError;
+pub use local::{find_pg_bin, LocalPostgres};
+pub use migrate::{migrate, MigrationReport, MigrationSet};
+pub use pool::{connect_pool, PoolOptions};
+pub use readiness::{readiness, Readiness};

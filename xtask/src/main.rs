@@ -1,0 +1,34 @@
+//! Project automation, run as `cargo xtask <command>` (see `.cargo/config.toml`).
+//!
+//! - `up`: the whole platform on an embedded default (a private Postgres, dev keys, the three
+//!   services), kept running until Ctrl-C.
+//! - `test`: the one command that checks everything: format, clippy, every test against a
+//!   private Postgres.
+
+mod local;
+mod test;
+mod up;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "ANIP platform automation")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start Postgres, the Registry, Studio and the runtime locally, and keep them running.
+    Up(up::UpArgs),
+    /// Format check, clippy with warnings denied, and every test against a private Postgres.
+    Test(test::TestArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Up(args) => up::run(args),
+        Command::Test(args) => test::run(args),
+    }
+}

@@ -1,0 +1,54 @@
+//! `cargo xtask test`: the one command that checks everything, locally and in CI.
+//!
+//! 1. `cargo fmt --check`, 2. clippy over every target with warnings denied, 3. every test of
+//! the workspace against a private Postgres cluster started here and stopped afterwards. The
+//! tests find it through `ANIP_TEST_DATABASE_URL`; each test clones its own database from a
+//! migrated template (see `store::testing`).
+
+use std::fs;
+
+use crate::local::{cargo, run as run_command, workspace_root};
+
+#[derive(clap::Args)]
+pub struct TestArgs {
+    /// Skip the format and clippy checks.
+    #[arg(long)]
+    no_lint: bool,
+    /// Extra arguments for `cargo test` (after `--`), e.g. a test name filter.
+    #[arg(last = true)]
+    cargo_test_args: Vec<String>,
+}
+
+pub fn run(args: TestArgs) -> anyhow::Result<()> {
+    let root = workspace_root();
+    if !args.no_lint {
+        eprintln!("== cargo fmt --check");
+        run_command(cargo().args(["fmt", "--all", "--", "--check"]))?;
+        eprintln!("== cargo clippy (warnings denied)");
+        run_command(cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))?;
+    }
+
+    let pg_dir = root.join("target/xtask-test-pg");
+    // A fresh cluster each run: tests must not depend on what an earlier run left behind.
+    let _ = fs::remove_dir_all(&pg_dir);
+    eprintln!("== starting a private Postgres for the tests");
+    let pg = store::LocalPostgres::start(&pg_dir, None)?;
+    let url = pg.url("postgres");
+    eprintln!("== cargo test --workspace (ANIP_TEST_DATABASE_URL={url})");
+    let mut test = cargo();
+    test.args(["test", "--workspace"])
+        .env("ANIP_TEST_DATABASE_URL", &url);
+    if !args.cargo_test_args.is_empty() {
+        test.arg("--").args(&args.cargo_test_args);
+    }
+    let outcome = run_command(&mut test);
+    pg.stop()?;
+    outcome
+}

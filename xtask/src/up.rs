@@ -1,0 +1,428 @@
+//! `cargo xtask up`: the whole platform locally on an embedded default.
+//!
+//! State lives under `.anip/` in the checkout (ignored by git): the Postgres cluster, the dev
+//! secrets generated on the first run, the services' logs and `local.env`. A second run reuses
+//! all of it.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use base64::Engine;
+use ring::rand::{SecureRandom, SystemRandom};
+
+use crate::local::{cargo, run as run_command, terminate, workspace_root};
+
+#[derive(clap::Args)]
+pub struct UpArgs {
+    /// Port of the private Postgres cluster.
+    #[arg(long, default_value_t = 54329)]
+    pg_port: u16,
+    /// Registry port.
+    #[arg(long, default_value_t = 8200)]
+    registry_port: u16,
+    /// Studio port.
+    #[arg(long, default_value_t = 8100)]
+    studio_port: u16,
+    /// Runtime port.
+    #[arg(long, default_value_t = 9100)]
+    runtime_port: u16,
+    /// Build with `--release`.
+    #[arg(long)]
+    release: bool,
+    /// Start, report, and stop again at once (used by tests of this command).
+    #[arg(long, hide = true)]
+    smoke: bool,
+}
+
+/// One service the platform runs: its binary, environment and readiness URL.
+struct Service {
+    name: &'static str,
+    binary: &'static str,
+    env: BTreeMap<&'static str, String>,
+    ready_url: String,
+}
+
+pub fn run(args: UpArgs) -> anyhow::Result<()> {
+    let root = workspace_root();
+    let state_dir = root.join(".anip");
+    fs::create_dir_all(state_dir.join("logs"))?;
+
+    eprintln!("building the services…");
+    let mut build = cargo();
+    build.args([
+        "build",
+        "--bins",
+        "-p",
+        "registry-api",
+        "-p",
+        "studio-api",
+        "-p",
+        "runtime-service",
+    ]);
+    if args.release {
+        build.arg("--release");
+    }
+    run_command(&mut build)?;
+    let bin_dir = target_dir(&root).join(if args.release { "release" } else { "debug" });
+
+    let secrets = DevSecrets::load_or_create(&state_dir.join("secrets.env"))?;
+
+    eprintln!("starting Postgres under .anip/pg on port {}…", args.pg_port);
+    let pg = store::LocalPostgres::start(&state_dir.join("pg"), Some(args.pg_port))?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    for db in ["anip_registry", "anip_studio", "anip_runtime"] {
+        rt.block_on(pg.ensure_database(db))?;
+    }
+
+    let registry_url = format!("http://127.0.0.1:{}", args.registry_port);
+    let studio_url = format!("http://127.0.0.1:{}", args.studio_port);
+    let runtime_url = format!("http://127.0.0.1:{}", args.runtime_port);
+    let shared_bundles = root.join("../shared/fixtures/upstream/registry-bundles");
+
+    let mut registry_env = BTreeMap::from([
+        ("ANIP_REGISTRY_DATABASE_URL", pg.url("anip_registry")),
+        (
+            "ANIP_REGISTRY_ADDR",
+            format!("127.0.0.1:{}", args.registry_port),
+        ),
+        ("ANIP_REGISTRY_MODE", "dev".to_owned()),
+        ("ANIP_REGISTRY_KEY_ID", secrets.get("ANIP_REGISTRY_KEY_ID")?),
+        (
+            "ANIP_REGISTRY_ED25519_PRIVATE_KEY",
+            secrets.get("ANIP_REGISTRY_ED25519_PRIVATE_KEY")?,
+        ),
+        (
+            "ANIP_REGISTRY_PUBLISH_TOKEN",
+            secrets.get("ANIP_REGISTRY_PUBLISH_TOKEN")?,
+        ),
+        (
+            "ANIP_REGISTRY_ADMIN_TOKEN",
+            secrets.get("ANIP_REGISTRY_ADMIN_TOKEN")?,
+        ),
+        ("ANIP_REGISTRY_PUBLISHER_ID", "local-dev".to_owned()),
+        ("ANIP_REGISTRY_PUBLISHER_TYPE", "organization".to_owned()),
+        ("ANIP_REGISTRY_PUBLIC_BASE_URL", registry_url.clone()),
+        ("ANIP_REGISTRY_SEED_DEMO", "1".to_owned()),
+    ]);
+    if shared_bundles.is_dir() {
+        registry_env.insert(
+            "ANIP_REGISTRY_SEED_DIR",
+            shared_bundles.display().to_string(),
+        );
+    }
+    let services = vec![
+        Service {
+            name: "registry",
+            binary: "anip-registry",
+            env: registry_env,
+            ready_url: format!("{registry_url}/registry-api/v1/readyz"),
+        },
+        Service {
+            name: "studio",
+            binary: "studio-api",
+            env: BTreeMap::from([
+                ("DATABASE_URL", pg.url("anip_studio")),
+                ("STUDIO_BIND", "127.0.0.1".to_owned()),
+                ("STUDIO_API_PORT", args.studio_port.to_string()),
+                (
+                    "STUDIO_REGISTRY_URL",
+                    format!("{registry_url}/registry-api/v1"),
+                ),
+                (
+                    "STUDIO_REGISTRY_PUBLISH_TOKEN",
+                    secrets.get("ANIP_REGISTRY_PUBLISH_TOKEN")?,
+                ),
+                ("STUDIO_REGISTRY_REQUIRED_MODE", "dev".to_owned()),
+                (
+                    "STUDIO_REGISTRY_TRUSTED_KEY_ID",
+                    secrets.get("ANIP_REGISTRY_KEY_ID")?,
+                ),
+                ("STUDIO_SEED_SHOWCASES", "1".to_owned()),
+            ]),
+            ready_url: format!("{studio_url}/api/readyz"),
+        },
+        Service {
+            name: "runtime",
+            binary: "anip-runtime",
+            env: BTreeMap::from([
+                ("ANIP_RUNTIME_DATABASE_URL", pg.url("anip_runtime")),
+                ("ANIP_RUNTIME_BIND", "127.0.0.1".to_owned()),
+                ("ANIP_RUNTIME_PORT", args.runtime_port.to_string()),
+                (
+                    "ANIP_RUNTIME_API_KEY_HASHES",
+                    format!(
+                        "human:dev@localhost={}",
+                        signing::secret::token_hash(&secrets.get("ANIP_RUNTIME_API_KEY")?)
+                    ),
+                ),
+            ]),
+            ready_url: format!("{runtime_url}/readyz"),
+        },
+    ];
+
+    let mut children: Vec<(&'static str, Child)> = Vec::new();
+    let outcome = start_all(&services, &bin_dir, &state_dir, &mut children);
+    if outcome.is_ok() {
+        let local_env = BTreeMap::from([
+            ("ANIP_REGISTRY_URL", registry_url.clone()),
+            (
+                "ANIP_REGISTRY_API_URL",
+                format!("{registry_url}/registry-api/v1"),
+            ),
+            (
+                "ANIP_REGISTRY_PUBLISH_TOKEN",
+                secrets.get("ANIP_REGISTRY_PUBLISH_TOKEN")?,
+            ),
+            (
+                "ANIP_REGISTRY_ADMIN_TOKEN",
+                secrets.get("ANIP_REGISTRY_ADMIN_TOKEN")?,
+            ),
+            ("ANIP_REGISTRY_KEY_ID", secrets.get("ANIP_REGISTRY_KEY_ID")?),
+            ("ANIP_REGISTRY_DATABASE_URL", pg.url("anip_registry")),
+            ("STUDIO_URL", studio_url.clone()),
+            ("STUDIO_DATABASE_URL", pg.url("anip_studio")),
+            ("ANIP_RUNTIME_URL", runtime_url.clone()),
+            ("ANIP_RUNTIME_API_KEY", secrets.get("ANIP_RUNTIME_API_KEY")?),
+            ("ANIP_RUNTIME_DATABASE_URL", pg.url("anip_runtime")),
+        ]);
+        let env_path = state_dir.join("local.env");
+        write_env_file(&env_path, &local_env)?;
+        println!();
+        println!("ANIP platform is up:");
+        println!("  Registry UI   {registry_url}/registry");
+        println!("  Registry API  {registry_url}/registry-api/v1");
+        println!("  Studio        {studio_url}/");
+        println!("  Runtime       {runtime_url}/");
+        println!("  Postgres      {}", pg.url("postgres"));
+        println!("  Logs          .anip/logs/");
+        println!();
+        println!("Credentials and URLs: .anip/local.env (source it: `set -a; . .anip/local.env; set +a`)");
+        for (k, v) in &local_env {
+            println!("  {k}={v}");
+        }
+        println!();
+        if args.smoke {
+            println!("smoke run: stopping again");
+        } else {
+            println!("Ctrl-C stops everything (the data stays for next time).");
+            wait_for_stop(&rt, &mut children)?;
+        }
+    }
+    eprintln!("stopping…");
+    for (name, child) in children.iter_mut().rev() {
+        terminate(child, name, Duration::from_secs(35));
+    }
+    pg.stop()?;
+    eprintln!("stopped; data kept under .anip/");
+    outcome
+}
+
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+}
+
+fn start_all(
+    services: &[Service],
+    bin_dir: &Path,
+    state_dir: &Path,
+    children: &mut Vec<(&'static str, Child)>,
+) -> anyhow::Result<()> {
+    for service in services {
+        let log_path = state_dir.join("logs").join(format!("{}.log", service.name));
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)?;
+        let mut cmd = Command::new(bin_dir.join(service.binary));
+        cmd.envs(service.env.iter().map(|(k, v)| (k, v)))
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        // Our own process group: a Ctrl-C in the terminal reaches only xtask, which then stops
+        // the services in order (runtime and Studio before the Registry, all before Postgres).
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("could not start {}", service.binary))?;
+        children.push((service.name, child));
+        eprintln!(
+            "started {} (pid {}), waiting for readiness…",
+            service.name,
+            children.last().map_or(0, |c| c.1.id())
+        );
+        wait_ready(service, children, &log_path)?;
+    }
+    Ok(())
+}
+
+fn wait_ready(
+    service: &Service,
+    children: &mut [(&'static str, Child)],
+    log: &Path,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some((_, child)) = children.last_mut() {
+            if let Some(status) = child.try_wait()? {
+                bail!(
+                    "{} exited during start ({status}); see {}",
+                    service.name,
+                    log.display()
+                );
+            }
+        }
+        if http_status(&service.ready_url).unwrap_or(0) == 200 {
+            eprintln!("  {} is ready", service.name);
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "{} was not ready within 60 s; see {}",
+                service.name,
+                log.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Blocks until Ctrl-C or SIGTERM, or until a service exits on its own.
+fn wait_for_stop(
+    rt: &tokio::runtime::Runtime,
+    children: &mut [(&'static str, Child)],
+) -> anyhow::Result<()> {
+    rt.block_on(async {
+        let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => return Ok(()),
+                _ = sigterm.recv() => return Ok(()),
+                _ = tick.tick() => {
+                    for (name, child) in children.iter_mut() {
+                        if let Some(status) = child.try_wait()? {
+                            bail!("{name} exited unexpectedly ({status}); see .anip/logs/{name}.log");
+                        }
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// The status code of a plain HTTP/1.1 GET to a loopback URL (no client library needed).
+pub fn http_status(url: &str) -> anyhow::Result<u16> {
+    let rest = url.strip_prefix("http://").context("only http:// URLs")?;
+    let (host, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
+    let mut stream = TcpStream::connect(host)?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head)?;
+    let text = std::str::from_utf8(&head)?;
+    Ok(text.get(9..12).context("short status line")?.parse()?)
+}
+
+/// Dev credentials generated once and kept in `.anip/secrets.env` (mode 0600).
+struct DevSecrets(BTreeMap<String, String>);
+
+impl DevSecrets {
+    fn load_or_create(path: &Path) -> anyhow::Result<Self> {
+        let mut values = BTreeMap::new();
+        if let Ok(text) = fs::read_to_string(path) {
+            for line in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
+                if let Some((k, v)) = line.split_once('=') {
+                    values.insert(k.trim().to_owned(), v.trim().to_owned());
+                }
+            }
+        }
+        let rng = SystemRandom::new();
+        let mut changed = false;
+        let mut ensure = |key: &str,
+                          make: &dyn Fn(&SystemRandom) -> anyhow::Result<String>|
+         -> anyhow::Result<()> {
+            if !values.contains_key(key) {
+                values.insert(key.to_owned(), make(&rng)?);
+                changed = true;
+            }
+            Ok(())
+        };
+        ensure("ANIP_REGISTRY_KEY_ID", &|rng| {
+            Ok(format!("local-dev-{}", &random_hex(rng, 4)?))
+        })?;
+        ensure("ANIP_REGISTRY_ED25519_PRIVATE_KEY", &|rng| {
+            let mut seed = [0u8; 32];
+            rng.fill(&mut seed)
+                .map_err(|_| anyhow::anyhow!("no system randomness"))?;
+            Ok(base64::engine::general_purpose::STANDARD.encode(seed))
+        })?;
+        ensure("ANIP_REGISTRY_PUBLISH_TOKEN", &|rng| {
+            Ok(format!("anip_dev_publish_{}", random_hex(rng, 24)?))
+        })?;
+        ensure("ANIP_REGISTRY_ADMIN_TOKEN", &|rng| {
+            Ok(format!("anip_dev_admin_{}", random_hex(rng, 24)?))
+        })?;
+        ensure("ANIP_RUNTIME_API_KEY", &|rng| {
+            Ok(format!("anip_dev_runtime_{}", random_hex(rng, 24)?))
+        })?;
+        if changed {
+            let map: BTreeMap<&str, String> = values
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.clone()))
+                .collect();
+            write_env_file(path, &map)?;
+        }
+        Ok(Self(values))
+    }
+
+    fn get(&self, key: &str) -> anyhow::Result<String> {
+        self.0
+            .get(key)
+            .cloned()
+            .with_context(|| format!("{key} missing from .anip/secrets.env"))
+    }
+}
+
+fn random_hex(rng: &SystemRandom, bytes: usize) -> anyhow::Result<String> {
+    let mut buf = vec![0u8; bytes];
+    rng.fill(&mut buf)
+        .map_err(|_| anyhow::anyhow!("no system randomness"))?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn write_env_file(path: &Path, values: &BTreeMap<&str, String>) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    writeln!(
+        file,
+        "# Written by `cargo xtask up`: dev-only values for this checkout."
+    )?;
+    for (k, v) in values {
+        writeln!(file, "{k}={v}")?;
+    }
+    Ok(())
+}
