@@ -1,6 +1,6 @@
 //! `cargo xtask test`: the one command that checks everything, locally and in CI.
 //!
-//! 1. `cargo fmt --check`, 2. clippy over every target with warnings denied, 3. every test of
+//! It runs `cargo fmt --check`, clippy over every target with warnings denied, and every test of
 //! the workspace against a private Postgres cluster started here and stopped afterwards. The
 //! tests find it through `ANIP_TEST_DATABASE_URL`; each test clones its own database from a
 //! migrated template (see `store::testing`).
@@ -34,6 +34,10 @@ pub fn run(args: TestArgs) -> anyhow::Result<()> {
             "warnings",
         ]))?;
     }
+
+    // Cross-service tests start the real binaries; build them all first.
+    eprintln!("== cargo build --bins");
+    run_command(cargo().args(["build", "--workspace", "--bins"]))?;
 
     let pg_dir = root.join("target/xtask-test-pg");
     // A fresh cluster each run: tests must not depend on what an earlier run left behind.

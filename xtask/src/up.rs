@@ -35,6 +35,12 @@ pub struct UpArgs {
     /// Build with `--release`.
     #[arg(long)]
     release: bool,
+    /// Where the cluster, dev secrets, logs and `local.env` live.
+    #[arg(long, default_value = ".anip")]
+    state_dir: PathBuf,
+    /// Use the binaries already built instead of running `cargo build` first.
+    #[arg(long)]
+    no_build: bool,
     /// Start, report, and stop again at once (used by tests of this command).
     #[arg(long, hide = true)]
     smoke: bool,
@@ -69,11 +75,23 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         build.arg("--release");
     }
     run_command(&mut build)?;
-    let bin_dir = target_dir(&root).join(if args.release { "release" } else { "debug" });
+    let bin_dir = if args.release {
+        target_dir(&root).join("release")
+    } else {
+        // The debug binaries sit beside this xtask binary (this honours CARGO_TARGET_DIR).
+        std::env::current_exe()?
+            .parent()
+            .context("xtask has no parent directory")?
+            .to_path_buf()
+    };
 
     let secrets = DevSecrets::load_or_create(&state_dir.join("secrets.env"))?;
 
-    eprintln!("starting Postgres under .anip/pg on port {}…", args.pg_port);
+    eprintln!(
+        "starting Postgres under {} on port {}…",
+        state_dir.join("pg").display(),
+        args.pg_port
+    );
     let pg = store::LocalPostgres::start(&state_dir.join("pg"), Some(args.pg_port))?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

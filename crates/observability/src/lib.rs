@@ -14,6 +14,7 @@ pub mod logging;
 pub mod metrics;
 pub mod middleware;
 pub mod server;
+pub mod startup;
 
 pub use health::{DbReadiness, Health, HealthPaths, ReadinessCheck};
 pub use middleware::HttpMetrics;

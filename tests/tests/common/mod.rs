@@ -6,7 +6,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -22,6 +22,12 @@ pub fn binary(name: &str) -> PathBuf {
         path.display()
     );
     path
+}
+
+/// The flight example's package bundle, which the runtime serves in these tests.
+pub fn example_bundle() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/flight-service/flight-service.anip-package.json")
 }
 
 /// A free loopback port (bound, then released for the service to take).
@@ -105,8 +111,15 @@ impl Service {
             .stdin(Stdio::null());
         match self {
             Service::Registry => {
+                // A configured key, as replicated deployments have: a dev-mode Registry without
+                // one keeps its generated key in the database, which needs the migrations.
                 cmd.env("ANIP_REGISTRY_ADDR", format!("127.0.0.1:{port}"))
-                    .env("ANIP_REGISTRY_MODE", "dev");
+                    .env("ANIP_REGISTRY_MODE", "dev")
+                    .env("ANIP_REGISTRY_KEY_ID", "platform-test-key")
+                    .env(
+                        "ANIP_REGISTRY_ED25519_PRIVATE_KEY",
+                        "cGxhdGZvcm0tdGVzdC1zZWVkLTMyLWJ5dGVzLWxvbmc=",
+                    );
             }
             Service::Studio => {
                 cmd.env("STUDIO_BIND", "127.0.0.1")
@@ -114,7 +127,9 @@ impl Service {
             }
             Service::Runtime => {
                 cmd.env("ANIP_RUNTIME_BIND", "127.0.0.1")
-                    .env("ANIP_RUNTIME_PORT", port.to_string());
+                    .env("ANIP_RUNTIME_PORT", port.to_string())
+                    .env("ANIP_RUNTIME_BUNDLE", example_bundle())
+                    .env("FLIGHT_BACKEND_API_KEY", "platform-test-backend-key");
             }
         }
         cmd

@@ -1,0 +1,43 @@
+//! The registry's own counters (request counts and latencies come from
+//! `observability::HttpMetrics`). Names and labels match upstream, so its dashboards and alerts
+//! keep working.
+
+/// Metric name prefix.
+pub const PREFIX: &str = "anip_registry";
+
+/// `anip_registry_publish_total{kind,status}` status values.
+pub const PUBLISH_STATUSES: [&str; 6] = [
+    "success",
+    "conflict",
+    "invalid",
+    "invalid_request",
+    "unauthorized",
+    "error",
+];
+
+/// Counts a publish attempt.
+pub fn publish(kind: &'static str, status: &'static str) {
+    metrics::counter!("anip_registry_publish_total", "kind" => kind, "status" => status)
+        .increment(1);
+}
+
+/// Counts a download.
+pub fn download(kind: &'static str) {
+    metrics::counter!("anip_registry_download_total", "kind" => kind).increment(1);
+}
+
+/// Registers every series at zero, so dashboards see them before the first event.
+pub fn register() {
+    metrics::describe_counter!(
+        "anip_registry_publish_total",
+        "Publish attempts by artifact kind and outcome"
+    );
+    metrics::describe_counter!("anip_registry_download_total", "Downloads by artifact kind");
+    for kind in ["package", "template"] {
+        for status in PUBLISH_STATUSES {
+            metrics::counter!("anip_registry_publish_total", "kind" => kind, "status" => status)
+                .increment(0);
+        }
+        metrics::counter!("anip_registry_download_total", "kind" => kind).increment(0);
+    }
+}

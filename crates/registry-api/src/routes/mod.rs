@@ -1,0 +1,106 @@
+//! The route table of `/registry-api/v1`. Handlers are thin: parse, call a domain function and
+//! the store, map to a response.
+//!
+//! Ids that contain `/` travel as one `%2F`-encoded segment (`packages/acme%2Ftools/1.0.0`).
+
+mod admin;
+mod keys;
+mod me;
+mod packages;
+mod templates;
+
+use actix_web::{web, Resource};
+
+use crate::app::method_not_allowed;
+
+/// The API prefix.
+pub const PREFIX: &str = "/registry-api/v1";
+
+fn resource(path: &str) -> Resource {
+    web::resource(format!("{PREFIX}{path}")).default_service(web::to(method_not_allowed))
+}
+
+/// Registers every route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/keys").route(web::get().to(keys::list)))
+        .service(
+            resource("/publications")
+                .route(web::get().to(packages::list))
+                .route(web::post().to(packages::publish)),
+        )
+        .service(
+            resource("/packages/{package_id}/{version}").route(web::get().to(packages::record)),
+        )
+        .service(
+            resource("/packages/{package_id}/{version}/download")
+                .route(web::get().to(packages::download)),
+        )
+        .service(
+            resource("/packages/{package_id}/{version}/lock").route(web::get().to(packages::lock)),
+        )
+        .service(
+            resource("/packages/{package_id}/{version}/receipt")
+                .route(web::get().to(packages::receipt)),
+        )
+        .service(
+            resource("/templates")
+                .route(web::get().to(templates::list))
+                .route(web::post().to(templates::publish)),
+        )
+        .service(
+            resource("/templates/{template_id}/{version}").route(web::get().to(templates::record)),
+        )
+        .service(
+            resource("/templates/{template_id}/{version}/download")
+                .route(web::get().to(templates::download)),
+        )
+        .service(
+            resource("/templates/{template_id}/{version}/receipt")
+                .route(web::get().to(templates::receipt)),
+        )
+        .service(
+            resource("/admin/packages/{package_id}/{version}/lifecycle")
+                .route(web::patch().to(admin::update_lifecycle)),
+        )
+        .service(resource("/admin/imports").route(web::post().to(admin::import_bundle)))
+        .service(
+            resource("/admin/publishers")
+                .route(web::get().to(admin::list_publishers))
+                .route(web::post().to(admin::create_publisher)),
+        )
+        .service(
+            resource("/admin/publishers/{publisher_id}/status")
+                .route(web::patch().to(admin::update_publisher_status)),
+        )
+        .service(
+            resource("/admin/publishers/{publisher_id}/tokens")
+                .route(web::post().to(admin::create_publisher_token)),
+        )
+        .service(resource("/admin/namespaces").route(web::get().to(admin::list_namespaces)))
+        .service(
+            resource("/admin/namespaces/{namespace:.+}")
+                .route(web::patch().to(admin::update_namespace_status)),
+        )
+        .service(resource("/admin/artifacts").route(web::get().to(admin::list_artifacts)))
+        .service(
+            resource("/admin/artifact-status/{kind}/{artifact_id:.+}")
+                .route(web::patch().to(admin::update_artifact_status)),
+        )
+        .service(
+            resource("/me/publisher")
+                .route(web::get().to(me::publisher))
+                .route(web::patch().to(me::update_publisher)),
+        )
+        .service(
+            resource("/me/namespaces")
+                .route(web::get().to(me::namespaces))
+                .route(web::post().to(me::claim_namespace)),
+        )
+        .service(resource("/me/artifacts").route(web::get().to(me::artifacts)))
+        .service(
+            resource("/me/tokens")
+                .route(web::get().to(me::tokens))
+                .route(web::post().to(me::create_token)),
+        )
+        .service(resource("/me/tokens/{token_id}").route(web::delete().to(me::revoke_token)));
+}

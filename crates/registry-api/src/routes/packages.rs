@@ -1,0 +1,547 @@
+//! Packages: list, publish, record, download, lock, receipt.
+//!
+//! Caching (a deliberate split, since only some of a record's fields can change):
+//! - `download` of an `active` package serves the stored immutable bytes with a strong ETag (the
+//!   SHA-256 of those bytes) and `Cache-Control: public, max-age=31536000, immutable`. The body
+//!   carries no mutable field: no `download_count`, and no `lifecycle` (upstream clients read a
+//!   missing lifecycle as `active`, which it is). Yanking or taking a version down is enforced at
+//!   the origin (410); operators fronting the registry with a shared cache purge the download
+//!   path on takedown, as with any immutable artifact CDN.
+//! - `download` of a superseded, deprecated or (explicitly allowed) yanked package adds its
+//!   `lifecycle` so clients can warn, with an ETag qualified by that lifecycle and a short
+//!   max-age, because the state can change again.
+//! - `packages/{id}/{v}` (the record view) always includes the live `download_count` and
+//!   `lifecycle`, with a qualified ETag and a short max-age.
+//!
+//! Every response also names the lifecycle in `X-ANIP-Lifecycle`. A download costs one query:
+//! the stored bytes and the lifecycle come back together, and when the client's ETag already
+//! matches, the bytes are not even sent by the database.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError as _};
+use serde_json::{json, Map, Value};
+use signing::gojson::{to_go_json, GoJsonOptions};
+
+use crate::app::{AppState, PUBLISH_BODY_LIMIT};
+use crate::auth;
+use crate::downloads::Kind;
+use crate::error::ApiError;
+use crate::http::{self as h, IMMUTABLE, SHORT_LIVED};
+use crate::ids::{PackageId, Version};
+use crate::model::{Lifecycle, PackageLock, PublicationSummary, PublishPackageRequest};
+use crate::publish::{self, BuiltPackage};
+use crate::record::{self, splice};
+use crate::store::{InsertOutcome, ListQuery, NewPackage};
+
+/// Longest accepted `q`.
+pub const MAX_QUERY_LEN: usize = 200;
+
+fn parse_path(path: &(String, String)) -> Result<(PackageId, Version), ApiError> {
+    Ok((
+        PackageId::parse(&path.0)?,
+        Version::parse_field("version", &path.1)?,
+    ))
+}
+
+/// `GET publications?q=&limit=&offset=`: `{items, total, limit, offset}`.
+pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let (limit, offset) = h::paging(&req, 50, 100)?;
+    let q = h::query_param(&req, "q")
+        .map(|q| q.trim().to_lowercase())
+        .filter(|q| !q.is_empty());
+    if let Some(q) = &q {
+        if q.chars().count() > MAX_QUERY_LEN {
+            return Err(ApiError::BadRequest(format!(
+                "q exceeds {MAX_QUERY_LEN} characters"
+            )));
+        }
+        if q.chars().any(char::is_control) {
+            return Err(ApiError::BadRequest("q contains control characters".into()));
+        }
+    }
+    let (items, total) = state
+        .store
+        .list_publications(&ListQuery { q, limit, offset })
+        .await?;
+    Ok(HttpResponse::Ok()
+        .json(json!({"items": items, "total": total, "limit": limit, "offset": offset})))
+}
+
+/// A refused or failed publish: the error plus its metric status.
+struct Rejection {
+    status: &'static str,
+    error: ApiError,
+}
+
+fn reject(status: &'static str) -> impl FnOnce(ApiError) -> Rejection {
+    move |error| Rejection { status, error }
+}
+
+impl From<crate::store::StoreError> for Rejection {
+    fn from(error: crate::store::StoreError) -> Self {
+        Rejection {
+            status: "error",
+            error: error.into(),
+        }
+    }
+}
+
+/// `POST publications`, in upstream's order: body (400) → required ids (400) → auth (401/403)
+/// → exists (409) → validation (400) → ownership (403). Signing happens before the insert
+/// transaction opens; a concurrent duplicate resolves to 409 through the primary key.
+pub async fn publish(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let mut ids = (String::new(), String::new());
+    match publish_inner(&req, payload, &state, &mut ids).await {
+        Ok(response) => response,
+        Err(Rejection { status, error }) => {
+            crate::metrics::publish("package", status);
+            let (package_id, package_version) = (&ids.0, &ids.1);
+            if status == "error" {
+                tracing::error!(event = "registry_publish_failed", kind = "package", package_id, package_version, error = %error, "registry_publish_failed");
+            } else {
+                tracing::warn!(event = "registry_publish_rejected", kind = "package", package_id, package_version, reason = status, error = %error, "registry_publish_rejected");
+            }
+            error.error_response()
+        }
+    }
+}
+
+async fn publish_inner(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &web::Data<AppState>,
+    ids: &mut (String, String),
+) -> Result<HttpResponse, Rejection> {
+    let body = h::read_body(req, payload, PUBLISH_BODY_LIMIT)
+        .await
+        .map_err(reject("invalid_request"))?;
+    let request: PublishPackageRequest = h::parse_json(&body).map_err(reject("invalid_request"))?;
+    drop(body);
+    // Only well-formed ids reach the logs.
+    let identity = publish::publish_identity(request).map_err(reject("invalid_request"))?;
+    *ids = (
+        identity.package_id.to_string(),
+        identity.package_version.to_string(),
+    );
+
+    let principal = auth::authenticate(req, &state.store, &state.first_party)
+        .await
+        .map_err(|error| match error {
+            ApiError::Storage(_) => Rejection {
+                status: "error",
+                error,
+            },
+            error => Rejection {
+                status: "unauthorized",
+                error,
+            },
+        })?;
+    principal
+        .require("publish:package")
+        .map_err(reject("unauthorized"))?;
+
+    let (package_id, version) = (
+        identity.package_id.to_string(),
+        identity.package_version.to_string(),
+    );
+    if state.store.package_exists(&package_id, &version).await? {
+        return Err(Rejection {
+            status: "conflict",
+            error: ApiError::Conflict("package version already exists".into()),
+        });
+    }
+
+    // Validation, digests and signing are CPU work on up to 5 MiB of JSON: keep them off the
+    // I/O worker.
+    let keys = state.keys.clone();
+    let publisher = principal.identity();
+    let published_at = publish::now_rfc3339();
+    let built: BuiltPackage =
+        web::block(move || publish::build_package(identity, &publisher, &published_at, &keys))
+            .await
+            .map_err(|e| Rejection {
+                status: "error",
+                error: ApiError::Internal(e.to_string()),
+            })?
+            .map_err(|invalid| reject("invalid")(invalid.into()))?;
+
+    let owner = state.store.owner("package", &package_id).await?;
+    let namespaces = state
+        .store
+        .namespaces_named(&auth::namespace_candidates(&package_id))
+        .await?;
+    let claim_namespace = auth::decide_publish(
+        &principal,
+        "package",
+        &package_id,
+        owner.as_ref(),
+        &namespaces,
+    )
+    .map_err(|message| reject("unauthorized")(ApiError::Forbidden(message)))?;
+
+    let new = NewPackage {
+        record: built.record.clone(),
+        rendered: built.rendered.clone(),
+        receipt: built.receipt.clone(),
+        payload_version: built.payload_version,
+        origin: "published",
+        claim_namespace,
+        ensure_publisher: false,
+        imported_key: None,
+        actor: principal.actor(),
+    };
+    match state
+        .store
+        .detached(move |store| async move { store.insert_package(new).await })
+        .await?
+    {
+        InsertOutcome::Inserted => {}
+        InsertOutcome::VersionExists => {
+            return Err(Rejection {
+                status: "conflict",
+                error: ApiError::Conflict("package version already exists".into()),
+            });
+        }
+        InsertOutcome::NotOwner { .. } => {
+            return Err(reject("unauthorized")(ApiError::Forbidden(format!(
+                "package {package_id} is owned by another publisher"
+            ))));
+        }
+        InsertOutcome::ImportedKeyConflict { key_id } => {
+            return Err(reject("error")(ApiError::Internal(format!(
+                "unexpected key conflict {key_id}"
+            ))));
+        }
+    }
+
+    crate::metrics::publish("package", "success");
+    let record = &built.record;
+    tracing::info!(
+        event = "registry_publish_succeeded",
+        kind = "package",
+        package_id = %record.package_id,
+        package_version = %record.package_version,
+        manifest_digest = %record.manifest_digest,
+        definition_digest = %record.definition_digest,
+        receipt_id = %built.receipt.receipt_id,
+        key_id = %built.receipt.key_id,
+        publisher_id = %record.publisher_id,
+        publisher_type = %record.publisher_type,
+        "registry_publish_succeeded"
+    );
+    Ok(h::json_bytes(StatusCode::CREATED, published_body(&built)))
+}
+
+/// `{publication, package, receipt}`, the package being the stored record with its initial
+/// download count and lifecycle.
+pub fn published_body(built: &BuiltPackage) -> Vec<u8> {
+    let record = &built.record;
+    let publication = PublicationSummary {
+        package_id: record.package_id.clone(),
+        package_version: record.package_version.clone(),
+        project_ref: record.project_ref.clone(),
+        product_revision_ref: record.product_revision_ref.clone(),
+        developer_revision_ref: record.developer_revision_ref.clone(),
+        contract_signature: record.contract_signature.clone(),
+        publisher_id: record.publisher_id.clone(),
+        publisher_type: record.publisher_type.clone(),
+        publisher: None,
+        lineage: record.lineage.clone(),
+        published_at: record.published_at.clone(),
+        download_count: 0,
+        lifecycle: Lifecycle::active(),
+    };
+    let package = splice(
+        &built.rendered.bytes,
+        &[
+            ("download_count", &json!(0)),
+            ("lifecycle", &json!(Lifecycle::active())),
+        ],
+    );
+    let mut body = Vec::with_capacity(package.len() + 2048);
+    body.extend_from_slice(b"{\"publication\":");
+    body.extend_from_slice(&serde_json::to_vec(&publication).unwrap_or_default());
+    body.extend_from_slice(b",\"package\":");
+    body.extend_from_slice(package.trim_ascii_end());
+    body.extend_from_slice(b",\"receipt\":");
+    body.extend_from_slice(&serde_json::to_vec(&built.receipt).unwrap_or_default());
+    body.extend_from_slice(b"}\n");
+    body
+}
+
+fn allow_yanked(req: &HttpRequest) -> bool {
+    h::query_param(req, "allow_yanked").as_deref() == Some("true")
+        || req
+            .headers()
+            .get("X-ANIP-Allow-Yanked-Package")
+            .and_then(|v| v.to_str().ok())
+            == Some("true")
+}
+
+/// 410 when the lifecycle hides the content from downloads (upstream's
+/// `packageLifecycleBlocksDownload`).
+fn lifecycle_blocks(lifecycle: &Lifecycle, allow_yanked: bool) -> Result<(), ApiError> {
+    match lifecycle.status.as_str() {
+        "takedown" => Err(ApiError::gone(
+            "package version is unavailable",
+            lifecycle.clone(),
+            Map::new(),
+        )),
+        "yanked" if !allow_yanked => Err(ApiError::gone(
+            "package version has been yanked",
+            lifecycle.clone(),
+            Map::new(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Upstream's `sanitizeDownloadFilename`.
+pub fn sanitize_filename(value: &str) -> String {
+    let value = value.trim();
+    if value.is_empty() {
+        return "package".into();
+    }
+    value
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+fn lifecycle_header(status: &str) -> (&'static str, HeaderValue) {
+    (
+        "X-ANIP-Lifecycle",
+        HeaderValue::from_str(status).unwrap_or_else(|_| HeaderValue::from_static("unknown")),
+    )
+}
+
+/// `GET packages/{id}/{v}/download`.
+pub async fn download(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (package_id, version) = parse_path(&path)?;
+    let allow_yanked = allow_yanked(&req);
+    let conditional = h::if_none_match(&req);
+    let candidates = conditional
+        .map(record::plain_etag_candidates)
+        .unwrap_or_default();
+    let row = state
+        .store
+        .download_row(
+            package_id.as_str(),
+            version.as_str(),
+            &candidates,
+            allow_yanked,
+        )
+        .await?
+        .ok_or(ApiError::NotFound("package version not found"))?;
+    lifecycle_blocks(&row.lifecycle, allow_yanked)?;
+
+    state
+        .downloads
+        .record(Kind::Package, package_id.as_str(), version.as_str());
+    crate::metrics::download("package");
+    tracing::info!(event = "registry_download", kind = "package", package_id = %package_id, package_version = %version, "registry_download");
+
+    let (etag, cache_control, lifecycle_value) = if row.lifecycle.status == "active" {
+        (record::etag(&row.etag, None), IMMUTABLE, None)
+    } else {
+        let lifecycle = json!(row.lifecycle);
+        let encoded = to_go_json(&lifecycle, GoJsonOptions::MARSHAL);
+        (
+            record::etag(&row.etag, Some(encoded.as_bytes())),
+            SHORT_LIVED,
+            Some(lifecycle),
+        )
+    };
+    if conditional.is_some_and(|header| record::if_none_match(header, &etag)) {
+        let mut response = h::not_modified(&etag, cache_control);
+        response.headers_mut().insert(
+            header::HeaderName::from_static("x-anip-lifecycle"),
+            lifecycle_header(&row.lifecycle.status).1,
+        );
+        return Ok(response);
+    }
+    let stored = row
+        .body
+        .ok_or_else(|| ApiError::Internal("download body missing".into()))?;
+    let body = match &lifecycle_value {
+        None => stored,
+        Some(lifecycle) => splice(&stored, &[("lifecycle", lifecycle)]),
+    };
+    let filename = format!(
+        "{}-{}.anip-package.json",
+        sanitize_filename(package_id.as_str()),
+        sanitize_filename(version.as_str())
+    );
+    Ok(HttpResponse::Ok()
+        .insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        ))
+        .insert_header((header::ETAG, etag))
+        .insert_header((header::CACHE_CONTROL, cache_control))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{filename}\""),
+        ))
+        .insert_header(lifecycle_header(&row.lifecycle.status))
+        .body(body))
+}
+
+/// `GET packages/{id}/{v}`: the record with its live download count and lifecycle; 410 when
+/// taken down. Not a download.
+pub async fn record(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (package_id, version) = parse_path(&path)?;
+    let row = state
+        .store
+        .record_row(package_id.as_str(), version.as_str())
+        .await?
+        .ok_or(ApiError::NotFound("package version not found"))?;
+    if row.lifecycle.status == "takedown" {
+        let mut extra = Map::new();
+        extra.insert("package_id".into(), Value::from(package_id.as_str()));
+        extra.insert("version".into(), Value::from(version.as_str()));
+        return Err(ApiError::gone(
+            "package version is unavailable",
+            row.lifecycle,
+            extra,
+        ));
+    }
+    let count = json!(row.download_count);
+    let lifecycle = json!(row.lifecycle);
+    let qualifier = format!("{count}{}", to_go_json(&lifecycle, GoJsonOptions::MARSHAL));
+    let etag = record::etag(&row.etag, Some(qualifier.as_bytes()));
+    if h::if_none_match(&req).is_some_and(|header| record::if_none_match(header, &etag)) {
+        return Ok(h::not_modified(&etag, SHORT_LIVED));
+    }
+    let body = splice(
+        &row.body,
+        &[("download_count", &count), ("lifecycle", &lifecycle)],
+    );
+    Ok(HttpResponse::Ok()
+        .insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        ))
+        .insert_header((header::ETAG, etag))
+        .insert_header((header::CACHE_CONTROL, SHORT_LIVED))
+        .insert_header(lifecycle_header(&row.lifecycle.status))
+        .body(body))
+}
+
+/// The `registry_url` of locks: the configured public URL, else the request's Host. Forwarding
+/// headers are not trusted (any client can send them).
+fn registry_url(req: &HttpRequest, state: &AppState) -> String {
+    if let Some(base) = &state.public_base_url {
+        return format!("{base}{}", super::PREFIX);
+    }
+    match req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+    {
+        Some(host) if !host.is_empty() && host.chars().all(|c| c.is_ascii_graphic()) => {
+            format!("http://{host}{}", super::PREFIX)
+        }
+        _ => String::new(),
+    }
+}
+
+/// `GET packages/{id}/{v}/lock`: `anip-package-lock/v1`.
+pub async fn lock(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (package_id, version) = parse_path(&path)?;
+    let row = state
+        .store
+        .lock_row(package_id.as_str(), version.as_str())
+        .await?
+        .ok_or(ApiError::NotFound("package version not found"))?;
+    lifecycle_blocks(&row.lifecycle, allow_yanked(&req))?;
+    let receipt = row
+        .receipt
+        .ok_or(ApiError::NotFound("package receipt not found"))?;
+    let lock = PackageLock {
+        lock_schema_version: "anip-package-lock/v1",
+        artifact_type: "anip_package_lock",
+        source_kind: "registry",
+        registry_url: registry_url(&req, &state),
+        package_id: row.package_id,
+        package_version: row.package_version,
+        contract_signature: row.contract_signature,
+        schema_version: row.schema_version,
+        definition_digest: row.definition_digest,
+        manifest_digest: row.manifest_digest,
+        lock_digest: row.lock_digest,
+        package_execution_signature: row.package_execution_signature,
+        receipt_signature: receipt.registry_signature,
+        receipt_authority: "remote-registry".into(),
+        receipt_key_id: receipt.key_id,
+        receipt_algorithm: receipt.signature_algorithm,
+        receipt_issued_at: receipt.issued_at,
+        registry_signing_mode: state.mode.as_str().into(),
+        registry_active_key_id: state.active_key_id().into(),
+        publisher_id: row.publisher_id,
+        publisher_type: row.publisher_type,
+    };
+    let filename = format!(
+        "{}-{}.anip.lock.json",
+        sanitize_filename(package_id.as_str()),
+        sanitize_filename(version.as_str())
+    );
+    Ok(HttpResponse::Ok()
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{filename}\""),
+        ))
+        .insert_header(lifecycle_header(&row.lifecycle.status))
+        .json(lock))
+}
+
+/// `GET packages/{id}/{v}/receipt`.
+pub async fn receipt(
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (package_id, version) = parse_path(&path)?;
+    let receipt = state
+        .store
+        .receipt(package_id.as_str(), version.as_str())
+        .await?
+        .ok_or(ApiError::NotFound("package receipt not found"))?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, IMMUTABLE))
+        .json(receipt))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filenames_are_sanitized() {
+        assert_eq!(sanitize_filename("acme/tools"), "acme-tools");
+        assert_eq!(sanitize_filename(" "), "package");
+        assert_eq!(sanitize_filename("a\"b"), "a-b");
+    }
+}

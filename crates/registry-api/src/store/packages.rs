@@ -1,0 +1,681 @@
+//! Packages, lineages, receipts, lifecycle and download counts.
+
+use serde_json::{json, Value};
+use tokio_postgres::types::Json;
+
+use super::{audit, lifecycle_at, like_escape, Actor, Store, StoreError, LIFECYCLE_COLUMNS};
+use crate::model::{Lifecycle, PublicationSummary, PublisherSummary, Receipt};
+use crate::record::{PackageRecord, Rendered};
+
+/// A package version to insert, with everything committed alongside it.
+#[derive(Debug, Clone)]
+pub struct NewPackage {
+    pub record: PackageRecord,
+    pub rendered: Rendered,
+    pub receipt: Receipt,
+    pub payload_version: signing::PayloadVersion,
+    /// `published` or `imported`.
+    pub origin: &'static str,
+    /// The namespace that grants the ownership claim, if the id is unowned and one does.
+    pub claim_namespace: Option<String>,
+    /// Create the publisher row if it does not exist (imports of foreign publishers).
+    pub ensure_publisher: bool,
+    /// A public key to advertise because it verified an imported receipt.
+    pub imported_key: Option<(String, String)>,
+    pub actor: Actor,
+}
+
+/// What inserting a package did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InsertOutcome {
+    /// Committed.
+    Inserted,
+    /// This id and version already exist (nothing changed).
+    VersionExists,
+    /// The package id belongs to another publisher, or its ownership is not active.
+    NotOwner { owner: String, status: String },
+    /// An imported key id is already recorded with a different key.
+    ImportedKeyConflict { key_id: String },
+}
+
+/// The download query's answer.
+#[derive(Debug, Clone)]
+pub struct DownloadRow {
+    /// `None` when the client's ETag already matches, or the lifecycle blocks the download.
+    pub body: Option<Vec<u8>>,
+    pub etag: String,
+    pub lifecycle: Lifecycle,
+}
+
+/// The record query's answer.
+#[derive(Debug, Clone)]
+pub struct RecordRow {
+    pub body: Vec<u8>,
+    pub etag: String,
+    pub download_count: i64,
+    pub lifecycle: Lifecycle,
+}
+
+/// What the lock endpoint needs.
+#[derive(Debug, Clone)]
+pub struct LockRow {
+    pub package_id: String,
+    pub package_version: String,
+    pub contract_signature: String,
+    pub schema_version: String,
+    pub definition_digest: String,
+    pub manifest_digest: String,
+    pub lock_digest: String,
+    pub package_execution_signature: String,
+    pub publisher_id: String,
+    pub publisher_type: String,
+    pub lifecycle: Lifecycle,
+    pub receipt: Option<Receipt>,
+}
+
+/// A page request for `GET publications`.
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    /// Lower-cased search text, if any.
+    pub q: Option<String>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+const LIST_COLUMNS: &str = "p.package_id, p.package_version, p.project_ref, p.product_revision_ref, \
+    p.developer_revision_ref, p.contract_signature, p.publisher_id, p.publisher_type, p.lineage, \
+    p.published_at, p.download_count, \
+    p.lifecycle_status, p.lifecycle_reason, p.lifecycle_replacement_package_id, \
+    p.lifecycle_replacement_package_version, p.lifecycle_updated_at, p.lifecycle_updated_by, \
+    pub.publisher_id, pub.publisher_type, pub.display_name, pub.website_url, pub.status, pub.trust_level";
+
+const LIST_ORDER: &str =
+    "ORDER BY p.download_count DESC, p.published_at_ts DESC, p.package_id ASC, p.package_version DESC";
+
+impl Store {
+    /// Whether this package version exists (upstream's pre-validation 409 check).
+    pub async fn package_exists(
+        &self,
+        package_id: &str,
+        version: &str,
+    ) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT 1 FROM registry_packages WHERE package_id = $1 AND package_version = $2",
+            )
+            .await?;
+        Ok(client
+            .query_opt(&stmt, &[&package_id, &version])
+            .await?
+            .is_some())
+    }
+
+    /// Inserts a package version with its lineage, receipt, ownership claim and audit event in
+    /// one transaction. Concurrent publishes of the same version: exactly one commits, the
+    /// others get [`InsertOutcome::VersionExists`].
+    pub async fn insert_package(&self, new: NewPackage) -> Result<InsertOutcome, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let record = &new.record;
+
+        if new.ensure_publisher {
+            tx.execute(
+                "INSERT INTO registry_publishers (publisher_id, publisher_type, display_name) \
+                 VALUES ($1, $2, $1) ON CONFLICT (publisher_id) DO NOTHING",
+                &[&record.publisher_id, &record.publisher_type],
+            )
+            .await?;
+        }
+
+        // Claim the id if it is unowned; a concurrent claim waits on the unique key and then
+        // sees the winner's row.
+        tx.execute(
+            "INSERT INTO registry_artifact_ownership (artifact_kind, artifact_id, publisher_id, namespace) \
+             VALUES ('package', $1, $2, $3) ON CONFLICT (artifact_kind, artifact_id) DO NOTHING",
+            &[&record.package_id, &record.publisher_id, &new.claim_namespace],
+        )
+        .await?;
+        let owner = tx
+            .query_one(
+                "SELECT publisher_id, status FROM registry_artifact_ownership \
+                 WHERE artifact_kind = 'package' AND artifact_id = $1",
+                &[&record.package_id],
+            )
+            .await?;
+        let (owner_id, owner_status): (String, String) = (owner.get(0), owner.get(1));
+        if owner_id != record.publisher_id || owner_status != "active" {
+            return Ok(InsertOutcome::NotOwner {
+                owner: owner_id,
+                status: owner_status,
+            });
+        }
+
+        if let Some((key_id, public_key)) = &new.imported_key {
+            tx.execute(
+                "INSERT INTO registry_imported_keys (key_id, public_key) VALUES ($1, $2) \
+                 ON CONFLICT (key_id) DO NOTHING",
+                &[key_id, public_key],
+            )
+            .await?;
+            let stored: String = tx
+                .query_one(
+                    "SELECT public_key FROM registry_imported_keys WHERE key_id = $1",
+                    &[key_id],
+                )
+                .await?
+                .get(0);
+            if &stored != public_key {
+                return Ok(InsertOutcome::ImportedKeyConflict {
+                    key_id: key_id.clone(),
+                });
+            }
+        }
+
+        let published_at_ts = parse_timestamp(&record.published_at);
+        let lineage = record.lineage.as_ref().map(Json);
+        let inserted = tx
+            .execute(
+                "INSERT INTO registry_packages (package_id, package_version, project_ref, \
+                 product_revision_ref, developer_revision_ref, contract_signature, schema_version, \
+                 publisher_id, publisher_type, manifest_digest, definition_digest, lock_digest, \
+                 package_execution_signature, name, search_text, published_at, published_at_ts, \
+                 manifest, service_definition, recommended_lock, lineage, record_json, record_etag, origin) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+                 $18, $19, $20, $21, $22, $23, $24) \
+                 ON CONFLICT (package_id, package_version) DO NOTHING",
+                &[
+                    &record.package_id,
+                    &record.package_version,
+                    &record.project_ref,
+                    &record.product_revision_ref,
+                    &record.developer_revision_ref,
+                    &record.contract_signature,
+                    &record.schema_version,
+                    &record.publisher_id,
+                    &record.publisher_type,
+                    &record.manifest_digest,
+                    &record.definition_digest,
+                    &record.lock_digest,
+                    &record.package_execution_signature,
+                    &record.name(),
+                    &record.search_text(),
+                    &record.published_at,
+                    &published_at_ts,
+                    &Json(&record.manifest),
+                    &Json(&record.service_definition),
+                    &Json(&record.recommended_lock),
+                    &lineage,
+                    &new.rendered.bytes,
+                    &new.rendered.etag,
+                    &new.origin,
+                ],
+            )
+            .await?;
+        if inserted == 0 {
+            return Ok(InsertOutcome::VersionExists);
+        }
+
+        tx.execute(
+            "INSERT INTO registry_lineages (package_id, package_version, project_ref, \
+             product_revision_ref, developer_revision_ref, contract_signature, publisher_id, \
+             publisher_type, lineage, published_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            &[
+                &record.package_id,
+                &record.package_version,
+                &record.project_ref,
+                &record.product_revision_ref,
+                &record.developer_revision_ref,
+                &record.contract_signature,
+                &record.publisher_id,
+                &record.publisher_type,
+                &lineage,
+                &record.published_at,
+            ],
+        )
+        .await?;
+
+        let receipt = &new.receipt;
+        let payload_version = match new.payload_version {
+            signing::PayloadVersion::Current => "current",
+            signing::PayloadVersion::Legacy => "legacy",
+        };
+        tx.execute(
+            "INSERT INTO registry_receipts (receipt_id, package_id, package_version, \
+             registry_signature, signature_algorithm, key_id, publisher_id, publisher_type, \
+             issued_at, payload_version) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            &[
+                &receipt.receipt_id,
+                &receipt.package_id,
+                &receipt.package_version,
+                &receipt.registry_signature,
+                &receipt.signature_algorithm,
+                &receipt.key_id,
+                &receipt.publisher_id,
+                &receipt.publisher_type,
+                &receipt.issued_at,
+                &payload_version,
+            ],
+        )
+        .await?;
+
+        tx.execute(
+            "UPDATE registry_counters SET value = value + 1 WHERE name = 'listed_packages'",
+            &[],
+        )
+        .await?;
+
+        let event = if new.origin == "imported" {
+            "package.imported"
+        } else {
+            "package.published"
+        };
+        audit(
+            &tx,
+            &new.actor,
+            event,
+            "package",
+            &format!("{}@{}", record.package_id, record.package_version),
+            &json!({
+                "manifest_digest": record.manifest_digest,
+                "definition_digest": record.definition_digest,
+                "lock_digest": record.lock_digest,
+                "receipt_id": receipt.receipt_id,
+                "key_id": receipt.key_id,
+                "publisher_id": record.publisher_id,
+            }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(InsertOutcome::Inserted)
+    }
+
+    /// The download: one query returning the stored body (unless the client's plain ETag
+    /// already matches an active package, or the lifecycle blocks it) and the lifecycle.
+    pub async fn download_row(
+        &self,
+        package_id: &str,
+        version: &str,
+        plain_etags: &[String],
+        allow_yanked: bool,
+    ) -> Result<Option<DownloadRow>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT record_etag, {LIFECYCLE_COLUMNS}, \
+                 CASE WHEN lifecycle_status = 'takedown' \
+                        OR (lifecycle_status = 'yanked' AND NOT $4) \
+                        OR (lifecycle_status = 'active' AND record_etag = ANY($3)) \
+                      THEN NULL ELSE record_json END \
+                 FROM registry_packages WHERE package_id = $1 AND package_version = $2"
+            ))
+            .await?;
+        let row = client
+            .query_opt(&stmt, &[&package_id, &version, &plain_etags, &allow_yanked])
+            .await?;
+        Ok(row.map(|row| DownloadRow {
+            etag: row.get(0),
+            lifecycle: lifecycle_at(&row, 1),
+            body: row.get(7),
+        }))
+    }
+
+    /// The record view: stored body, download count and lifecycle, in one query.
+    pub async fn record_row(
+        &self,
+        package_id: &str,
+        version: &str,
+    ) -> Result<Option<RecordRow>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT record_etag, {LIFECYCLE_COLUMNS}, download_count, record_json \
+                 FROM registry_packages WHERE package_id = $1 AND package_version = $2"
+            ))
+            .await?;
+        let row = client.query_opt(&stmt, &[&package_id, &version]).await?;
+        Ok(row.map(|row| RecordRow {
+            etag: row.get(0),
+            lifecycle: lifecycle_at(&row, 1),
+            download_count: row.get(7),
+            body: row.get(8),
+        }))
+    }
+
+    /// The fields of the lock endpoint, with the receipt, in one query.
+    pub async fn lock_row(
+        &self,
+        package_id: &str,
+        version: &str,
+    ) -> Result<Option<LockRow>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT p.package_id, p.package_version, p.contract_signature, p.schema_version, \
+                 p.definition_digest, p.manifest_digest, p.lock_digest, p.package_execution_signature, \
+                 p.publisher_id, p.publisher_type, {}, \
+                 r.receipt_id, r.registry_signature, r.signature_algorithm, r.key_id, \
+                 r.publisher_id, r.publisher_type, r.issued_at \
+                 FROM registry_packages p \
+                 LEFT JOIN registry_receipts r \
+                   ON r.package_id = p.package_id AND r.package_version = p.package_version \
+                 WHERE p.package_id = $1 AND p.package_version = $2",
+                LIFECYCLE_COLUMNS
+                    .split(", ")
+                    .map(|c| format!("p.{}", c.trim()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .await?;
+        let Some(row) = client.query_opt(&stmt, &[&package_id, &version]).await? else {
+            return Ok(None);
+        };
+        let receipt_id: Option<String> = row.get(16);
+        let receipt = receipt_id.map(|receipt_id| Receipt {
+            receipt_id,
+            package_id: row.get(0),
+            package_version: row.get(1),
+            registry_signature: row.get(17),
+            signature_algorithm: row.get(18),
+            key_id: row.get(19),
+            publisher_id: row.get(20),
+            publisher_type: row.get(21),
+            issued_at: row.get(22),
+        });
+        Ok(Some(LockRow {
+            package_id: row.get(0),
+            package_version: row.get(1),
+            contract_signature: row.get(2),
+            schema_version: row.get(3),
+            definition_digest: row.get(4),
+            manifest_digest: row.get(5),
+            lock_digest: row.get(6),
+            package_execution_signature: row.get(7),
+            publisher_id: row.get(8),
+            publisher_type: row.get(9),
+            lifecycle: lifecycle_at(&row, 10),
+            receipt,
+        }))
+    }
+
+    /// A package version's receipt.
+    pub async fn receipt(
+        &self,
+        package_id: &str,
+        version: &str,
+    ) -> Result<Option<Receipt>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT receipt_id, package_id, package_version, registry_signature, \
+                 signature_algorithm, key_id, publisher_id, publisher_type, issued_at \
+                 FROM registry_receipts WHERE package_id = $1 AND package_version = $2",
+            )
+            .await?;
+        let row = client.query_opt(&stmt, &[&package_id, &version]).await?;
+        Ok(row.map(|row| Receipt {
+            receipt_id: row.get(0),
+            package_id: row.get(1),
+            package_version: row.get(2),
+            registry_signature: row.get(3),
+            signature_algorithm: row.get(4),
+            key_id: row.get(5),
+            publisher_id: row.get(6),
+            publisher_type: row.get(7),
+            issued_at: row.get(8),
+        }))
+    }
+
+    /// One page of publications, most downloaded first (taken-down versions are not listed),
+    /// and the total. Costs two index-backed queries whatever the registry's size: the page
+    /// walks the listing (or trigram) index, the total is a counter row (or, when searching, a
+    /// count of the matches).
+    pub async fn list_publications(
+        &self,
+        query: &ListQuery,
+    ) -> Result<(Vec<PublicationSummary>, i64), StoreError> {
+        let client = self.client().await?;
+        let (filter, pattern) = match query.q.as_deref().filter(|q| !q.is_empty()) {
+            // Trigram search needs three characters; shorter queries match id prefixes.
+            Some(q) if q.chars().count() >= 3 => (
+                "AND p.search_text LIKE $3",
+                Some(format!("%{}%", like_escape(q))),
+            ),
+            Some(q) => (
+                "AND lower(p.package_id) LIKE $3",
+                Some(format!("{}%", like_escape(q))),
+            ),
+            None => ("", None),
+        };
+        let base = format!(
+            "SELECT {LIST_COLUMNS} FROM registry_packages p \
+             LEFT JOIN registry_publishers pub ON pub.publisher_id = p.publisher_id \
+             WHERE p.lifecycle_status <> 'takedown' {filter} {LIST_ORDER} LIMIT $1 OFFSET $2"
+        );
+        let stmt = client.prepare_cached(&base).await?;
+        let rows = match &pattern {
+            Some(pattern) => {
+                client
+                    .query(&stmt, &[&query.limit, &query.offset, pattern])
+                    .await?
+            }
+            None => client.query(&stmt, &[&query.limit, &query.offset]).await?,
+        };
+        let total: i64 = match &pattern {
+            Some(pattern) => {
+                let count = client
+                    .prepare_cached(&format!(
+                        "SELECT count(*) FROM registry_packages p \
+                         WHERE p.lifecycle_status <> 'takedown' {}",
+                        filter.replace("$3", "$1")
+                    ))
+                    .await?;
+                client.query_one(&count, &[pattern]).await?.get(0)
+            }
+            None => {
+                let count = client
+                    .prepare_cached(
+                        "SELECT value FROM registry_counters WHERE name = 'listed_packages'",
+                    )
+                    .await?;
+                client.query_one(&count, &[]).await?.get(0)
+            }
+        };
+        let items = rows
+            .iter()
+            .map(|row| {
+                let lineage: Option<Json<crate::model::JsonMap>> = row.get(8);
+                let publisher_id: Option<String> = row.get(17);
+                PublicationSummary {
+                    package_id: row.get(0),
+                    package_version: row.get(1),
+                    project_ref: row.get(2),
+                    product_revision_ref: row.get(3),
+                    developer_revision_ref: row.get(4),
+                    contract_signature: row.get(5),
+                    publisher_id: row.get(6),
+                    publisher_type: row.get(7),
+                    lineage: lineage.map(|Json(l)| l).filter(|l| !l.is_empty()),
+                    published_at: row.get(9),
+                    download_count: row.get(10),
+                    lifecycle: lifecycle_at(row, 11),
+                    publisher: publisher_id.map(|publisher_id| PublisherSummary {
+                        publisher_id,
+                        publisher_type: row.get(18),
+                        display_name: row.get(19),
+                        website_url: row.get(20),
+                        status: row.get(21),
+                        trust_level: row.get(22),
+                    }),
+                }
+            })
+            .collect();
+        Ok((items, total))
+    }
+
+    /// Sets a package version's lifecycle and records the change (one transaction). Returns
+    /// `None` when the version does not exist, `Some(Err(()))` when the replacement names a
+    /// version that does not exist.
+    pub async fn update_lifecycle(
+        &self,
+        package_id: String,
+        version: String,
+        lifecycle: Lifecycle,
+        actor: Actor,
+    ) -> Result<Option<Result<RecordRow, ()>>, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let Some(current) = tx
+            .query_opt(
+                "SELECT lifecycle_status FROM registry_packages \
+                 WHERE package_id = $1 AND package_version = $2 FOR UPDATE",
+                &[&package_id, &version],
+            )
+            .await?
+        else {
+            return Ok(None);
+        };
+        let previous: String = current.get(0);
+        let (replacement_id, replacement_version) = match &lifecycle.replacement {
+            Some(r) => (Some(r.package_id.clone()), Some(r.package_version.clone())),
+            None => (None, None),
+        };
+        if let (Some(id), Some(v)) = (&replacement_id, &replacement_version) {
+            let exists = tx
+                .query_opt(
+                    "SELECT 1 FROM registry_packages WHERE package_id = $1 AND package_version = $2",
+                    &[id, v],
+                )
+                .await?
+                .is_some();
+            if !exists {
+                return Ok(Some(Err(())));
+            }
+        }
+        let row = tx
+            .query_one(
+                &format!(
+                    "UPDATE registry_packages SET lifecycle_status = $3, lifecycle_reason = $4, \
+                     lifecycle_replacement_package_id = $5, lifecycle_replacement_package_version = $6, \
+                     lifecycle_updated_at = $7, lifecycle_updated_by = $8 \
+                     WHERE package_id = $1 AND package_version = $2 \
+                     RETURNING record_etag, {LIFECYCLE_COLUMNS}, download_count, record_json"
+                ),
+                &[
+                    &package_id,
+                    &version,
+                    &lifecycle.status,
+                    &lifecycle.reason,
+                    &replacement_id,
+                    &replacement_version,
+                    &lifecycle.updated_at,
+                    &lifecycle.updated_by,
+                ],
+            )
+            .await?;
+        let delta: i64 = match (previous == "takedown", lifecycle.status == "takedown") {
+            (false, true) => -1,
+            (true, false) => 1,
+            _ => 0,
+        };
+        if delta != 0 {
+            tx.execute(
+                "UPDATE registry_counters SET value = value + $1 WHERE name = 'listed_packages'",
+                &[&delta],
+            )
+            .await?;
+        }
+        audit(
+            &tx,
+            &actor,
+            "package.lifecycle_updated",
+            "package",
+            &format!("{package_id}@{version}"),
+            &json!({
+                "previous_status": previous,
+                "status": lifecycle.status,
+                "reason": lifecycle.reason,
+                "replacement": lifecycle.replacement,
+            }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(Ok(RecordRow {
+            etag: row.get(0),
+            lifecycle: lifecycle_at(&row, 1),
+            download_count: row.get(7),
+            body: row.get(8),
+        })))
+    }
+
+    /// Adds accumulated download counts, one statement for the whole batch. `table` is
+    /// `registry_packages` or `registry_templates`.
+    pub async fn add_downloads(
+        &self,
+        kind: crate::downloads::Kind,
+        ids: Vec<String>,
+        versions: Vec<String>,
+        counts: Vec<i64>,
+    ) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        let sql = match kind {
+            crate::downloads::Kind::Package => {
+                "UPDATE registry_packages t SET download_count = t.download_count + d.n \
+                 FROM unnest($1::text[], $2::text[], $3::int8[]) AS d(id, v, n) \
+                 WHERE t.package_id = d.id AND t.package_version = d.v"
+            }
+            crate::downloads::Kind::Template => {
+                "UPDATE registry_templates t SET download_count = t.download_count + d.n \
+                 FROM unnest($1::text[], $2::text[], $3::int8[]) AS d(id, v, n) \
+                 WHERE t.template_id = d.id AND t.template_version = d.v"
+            }
+        };
+        client.execute(sql, &[&ids, &versions, &counts]).await?;
+        Ok(())
+    }
+
+    /// Total downloads recorded for a package version (for tests and tools).
+    pub async fn package_download_count(
+        &self,
+        package_id: &str,
+        version: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT download_count FROM registry_packages WHERE package_id = $1 AND package_version = $2",
+                &[&package_id, &version],
+            )
+            .await?;
+        Ok(row.map(|row| row.get(0)))
+    }
+
+    /// Audit events about one target, newest first (for tests and the admin UI).
+    pub async fn audit_events(
+        &self,
+        target_type: &str,
+        target_id: &str,
+    ) -> Result<Vec<(String, String, Value)>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT event_type, actor, metadata FROM registry_audit_events \
+                 WHERE target_type = $1 AND target_id = $2 ORDER BY created_at DESC",
+                &[&target_type, &target_id],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| (row.get(0), row.get(1), row.get(2)))
+            .collect())
+    }
+}
+
+/// Parses an RFC 3339 timestamp for the sortable column; unparseable (imported) values sort
+/// as now.
+fn parse_timestamp(text: &str) -> time::OffsetDateTime {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| time::OffsetDateTime::now_utc())
+}

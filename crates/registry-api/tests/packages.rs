@@ -1,0 +1,614 @@
+//! Publish, download, list, lock, receipt, lifecycle, caching: the core contract over real HTTP
+//! against a real database.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+
+#[tokio::test]
+async fn publish_then_download_verifies_like_an_upstream_client() {
+    let (app, _db) = spawn_app().await;
+    let (status, body) = app
+        .publish(&publish_request("work-item-fronting", "0.2.0"))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let package = &body["package"];
+    // The token decides the publisher; the body's publisher_id is ignored.
+    assert_eq!(package["publisher_id"], PUBLISHER_ID);
+    assert_eq!(body["publication"]["publisher_id"], PUBLISHER_ID);
+    assert_eq!(body["receipt"]["publisher_id"], PUBLISHER_ID);
+    assert_eq!(package["lifecycle"]["status"], "active");
+    assert_eq!(package["download_count"], 0);
+    assert_eq!(
+        package["manifest"]["service_definition_digest"],
+        package["definition_digest"]
+    );
+    assert_eq!(
+        package["recommended_lock"]["service_definition_digest"],
+        package["definition_digest"]
+    );
+    assert_eq!(
+        package["recommended_lock"]["anip_spec_version"],
+        "anip/0.24"
+    );
+    assert!(package["manifest"]["lineage"].is_object());
+    let execution_signature = package["package_execution_signature"].as_str().unwrap();
+    assert!(execution_signature.starts_with("sha256:"));
+    assert_eq!(
+        package["manifest"]["package_execution_signature"],
+        execution_signature
+    );
+    assert_eq!(body["receipt"]["signature_algorithm"], "ed25519");
+
+    let response = app.get("packages/work-item-fronting/0.2.0/download").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-disposition"],
+        "attachment; filename=\"work-item-fronting-0.2.0.anip-package.json\""
+    );
+    assert_eq!(
+        response.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(response.headers()["x-anip-lifecycle"], "active");
+    let downloaded: Value = response.json().await.unwrap();
+    for (document, digest) in [
+        ("manifest", "manifest_digest"),
+        ("service_definition", "definition_digest"),
+        ("recommended_lock", "lock_digest"),
+    ] {
+        assert_eq!(
+            signing::digest_value(&downloaded[document]),
+            downloaded[digest].as_str().unwrap(),
+            "{digest} does not reproduce"
+        );
+        assert_eq!(downloaded[digest], package[digest]);
+    }
+    let (status, receipt) = app
+        .get_json("packages/work-item-fronting/0.2.0/receipt")
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(receipt, body["receipt"]);
+    let keys = key_set(&app).await;
+    assert_eq!(
+        verify_receipt(&downloaded, &receipt, &keys),
+        signing::PayloadVersion::Current
+    );
+
+    // Tampering breaks verification.
+    let mut tampered = downloaded.clone();
+    tampered["manifest_digest"] =
+        json!("sha256:0000000000000000000000000000000000000000000000000000000000000000");
+    let payload =
+        signing::ReceiptPayload::from_package(&tampered, receipt["issued_at"].as_str().unwrap());
+    assert!(payload
+        .verify(&keys, receipt["registry_signature"].as_str().unwrap())
+        .is_err());
+}
+
+#[tokio::test]
+async fn list_lock_and_keys() {
+    let (app, _db) = spawn_app().await;
+    for (id, version) in [
+        ("alpha-tools", "1.0.0"),
+        ("beta-tools", "1.0.0"),
+        ("beta-tools", "1.1.0"),
+    ] {
+        let (status, body) = app.publish(&publish_request(id, version)).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, list) = app.get_json("publications").await;
+    assert_eq!(status, 200);
+    assert_eq!(list["total"], 3);
+    assert_eq!(list["limit"], 50);
+    assert_eq!(list["offset"], 0);
+    assert_eq!(list["items"].as_array().unwrap().len(), 3);
+    let item = &list["items"][0];
+    assert!(item["lineage"].is_object());
+    assert_eq!(item["publisher"]["publisher_id"], PUBLISHER_ID);
+    assert_eq!(item["lifecycle"]["status"], "active");
+
+    let (_, page) = app.get_json("publications?limit=1&offset=1").await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    assert_eq!(page["total"], 3);
+    let (_, searched) = app.get_json("publications?q=BETA").await;
+    assert_eq!(searched["total"], 2);
+    let (_, short) = app.get_json("publications?q=al").await;
+    assert_eq!(short["total"], 1);
+    assert_eq!(short["items"][0]["package_id"], "alpha-tools");
+    let (_, none) = app.get_json("publications?q=%25").await;
+    assert_eq!(none["total"], 0);
+    let (status, _) = app.get_json("publications?limit=abc").await;
+    assert_eq!(status, 400);
+    let (_, capped) = app.get_json("publications?limit=1000").await;
+    assert_eq!(capped["limit"], 100);
+
+    let response = app.get("packages/alpha-tools/1.0.0/lock").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-disposition"],
+        "attachment; filename=\"alpha-tools-1.0.0.anip.lock.json\""
+    );
+    let lock: Value = response.json().await.unwrap();
+    let (_, receipt) = app.get_json("packages/alpha-tools/1.0.0/receipt").await;
+    assert_eq!(lock["lock_schema_version"], "anip-package-lock/v1");
+    assert_eq!(lock["artifact_type"], "anip_package_lock");
+    assert_eq!(lock["source_kind"], "registry");
+    assert_eq!(lock["receipt_authority"], "remote-registry");
+    assert_eq!(lock["receipt_signature"], receipt["registry_signature"]);
+    assert_eq!(lock["receipt_key_id"], receipt["key_id"]);
+    assert_eq!(lock["receipt_issued_at"], receipt["issued_at"]);
+    assert_eq!(lock["registry_signing_mode"], "dev");
+    assert_eq!(lock["publisher_id"], PUBLISHER_ID);
+    assert!(lock["registry_url"]
+        .as_str()
+        .unwrap()
+        .ends_with("/registry-api/v1"));
+
+    let (_, keys) = app.get_json("keys").await;
+    assert_eq!(keys["signing_mode"], "dev");
+    let active = keys["active_key_id"].as_str().unwrap();
+    assert!(active.starts_with("anip-registry-dev-"), "{active}");
+    assert_ne!(active, "anip-registry-dev-ed25519-v1");
+    assert_eq!(keys["items"][0]["key_id"], active);
+    assert_eq!(keys["items"][0]["algorithm"], "ed25519");
+
+    let (status, health) = app.get_json("healthz").await;
+    assert_eq!(status, 200);
+    assert_eq!(health["service"], "anip-registry");
+    assert_eq!(health["signing_mode"], "dev");
+    assert_eq!(health["active_key_id"], active);
+    let (status, ready) = app.get_json("readyz").await;
+    assert_eq!(status, 200, "{ready}");
+    assert_eq!(ready["migration"]["applied"], true);
+}
+
+#[tokio::test]
+async fn duplicate_and_concurrent_publishes_conflict_exactly_once() {
+    let (app, _db) = spawn_app().await;
+    let body = publish_request("race-pkg", "1.0.0");
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let client = app.client.clone();
+        let url = app.url("publications");
+        let body = body.clone();
+        tasks.push(tokio::spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(PUBLISH_TOKEN)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    statuses.sort_unstable();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        15,
+        "{statuses:?}"
+    );
+    // Identical content again: still 409.
+    let (status, error) = app.publish(&body).await;
+    assert_eq!(status, 409);
+    assert_eq!(error["error"], "package version already exists");
+    let (_, list) = app.get_json("publications").await;
+    assert_eq!(list["total"], 1);
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_with_the_right_status() {
+    let (app, _db) = spawn_app().await;
+    let post_raw = |body: Vec<u8>, token: Option<&'static str>| {
+        let mut request = app
+            .client
+            .post(app.url("publications"))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    // Malformed JSON and trailing garbage.
+    let response = post_raw(b"{\"package_id\":".to_vec(), Some(PUBLISH_TOKEN))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(response.json::<Value>().await.unwrap()["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("invalid request body"));
+    let mut trailing = serde_json::to_vec(&publish_request("trailing", "1.0.0")).unwrap();
+    trailing.extend_from_slice(b" {\"x\":1}");
+    let response = post_raw(trailing, Some(PUBLISH_TOKEN)).await.unwrap();
+    assert_eq!(response.status(), 400);
+    // Oversized: 413, with a JSON body.
+    let huge = vec![b' '; 5 * 1024 * 1024 + 10];
+    let response = post_raw(huge, Some(PUBLISH_TOKEN)).await.unwrap();
+    assert_eq!(response.status(), 413);
+    assert!(response.json::<Value>().await.unwrap()["error"].is_string());
+    // Missing ids in upstream's order and wording.
+    let (status, error) = app.publish(&json!({"package_id": "x"})).await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        error["error"],
+        "package_id, package_version, and project_ref are required"
+    );
+    // Bad id and version name the field; NUL and very long ids are 400, not 500.
+    for (id, version, field) in [
+        ("bad id", "1.0.0", "package_id"),
+        ("nul\u{0}id", "1.0.0", "package_id"),
+        (&"a".repeat(300) as &str, "1.0.0", "package_id"),
+        ("fine", "1.0", "package_version"),
+        ("fine", "v1.0.0", "package_version"),
+    ] {
+        let (status, error) = app.publish(&publish_request(id, version)).await;
+        assert_eq!(status, 400, "{id:?} {version}: {error}");
+        assert_eq!(error["field"], field, "{error}");
+        assert!(error["error"].as_str().unwrap().contains(field));
+    }
+    // Auth comes after the body checks: 401 without or with a wrong token.
+    let (status, error) = app
+        .post_json("publications", None, &publish_request("auth-pkg", "1.0.0"))
+        .await;
+    assert_eq!(status, 401, "{error}");
+    let (status, _) = app
+        .post_json(
+            "publications",
+            Some("wrong-token"),
+            &publish_request("auth-pkg", "1.0.0"),
+        )
+        .await;
+    assert_eq!(status, 401);
+    let (status, _) = app
+        .post_json(
+            "publications",
+            Some("anip_pat_123e4567-e89b-12d3-a456-426614174000_nope"),
+            &publish_request("auth-pkg", "1.0.0"),
+        )
+        .await;
+    assert_eq!(status, 401);
+    // Content validation: 400 naming the field.
+    let mut unready = publish_request("unready", "1.0.0");
+    unready["manifest"]["agent_consumption_readiness"]["summary"]["blockers"] = json!(2);
+    let (status, error) = app.publish(&unready).await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        error["field"],
+        "manifest.agent_consumption_readiness.summary.blockers"
+    );
+    let mut leaky = publish_request("leaky", "1.0.0");
+    leaky["manifest"]["source"] =
+        json!({"path": "/home/alice/work/leaky", "api_key": "sk-live-123"});
+    let (status, error) = app.publish(&leaky).await;
+    assert_eq!(status, 400, "{error}");
+    assert!(
+        error["field"]
+            .as_str()
+            .unwrap()
+            .starts_with("manifest.source."),
+        "{error}"
+    );
+    let mut mismatched = publish_request("mismatched", "1.0.0");
+    mismatched["manifest"]["agent_consumability"]["capabilities"] = json!({"other.cap": {}});
+    let (status, error) = app.publish(&mismatched).await;
+    assert_eq!(status, 400);
+    assert_eq!(error["field"], "manifest.agent_consumability.capabilities");
+    let mut old = publish_request("old-spec", "1.0.0");
+    old["manifest"]["anip_spec_version"] = json!("anip/0.23");
+    let (status, error) = app.publish(&old).await;
+    assert_eq!(status, 400);
+    assert_eq!(error["field"], "manifest.anip_spec_version");
+
+    // Reads: bad ids are 400, unknown versions 404, unknown routes a JSON 404.
+    let (status, error) = app.get_json("packages/bad%20id/1.0.0").await;
+    assert_eq!(status, 400);
+    assert_eq!(error["field"], "package_id");
+    let (status, error) = app.get_json("packages/fine/not-a-version/download").await;
+    assert_eq!(status, 400);
+    assert_eq!(error["field"], "version");
+    let (status, error) = app.get_json("packages/missing/1.0.0/download").await;
+    assert_eq!(status, 404);
+    assert_eq!(error["error"], "package version not found");
+    let response = app.get("no/such/route").await;
+    assert_eq!(response.status(), 404);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"error": "not found"})
+    );
+    let response = app
+        .client
+        .put(app.url("publications"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+    assert!(response.json::<Value>().await.unwrap()["error"].is_string());
+}
+
+#[tokio::test]
+async fn namespaced_ids_travel_as_one_encoded_segment() {
+    let (app, _db) = spawn_app().await;
+    let (status, body) = app.publish(&publish_request("acme/tools", "1.0.0")).await;
+    assert_eq!(status, 201, "{body}");
+    let response = app.get("packages/acme%2Ftools/1.0.0/download").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-disposition"],
+        "attachment; filename=\"acme-tools-1.0.0.anip-package.json\""
+    );
+    let record: Value = response.json().await.unwrap();
+    assert_eq!(record["package_id"], "acme/tools");
+}
+
+#[tokio::test]
+async fn etags_answer_304_and_records_carry_live_fields() {
+    let (app, _db) = spawn_app().await;
+    let (status, _) = app.publish(&publish_request("cached", "1.0.0")).await;
+    assert_eq!(status, 201);
+    let first = app.get("packages/cached/1.0.0/download").await;
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    let bytes = first.bytes().await.unwrap();
+    assert_eq!(etag, format!("\"{}\"", signing::sha256_hex(&bytes)));
+    let again = app
+        .get("packages/cached/1.0.0/download")
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(bytes, again, "downloads must be byte-identical");
+    let not_modified = app
+        .client
+        .get(app.url("packages/cached/1.0.0/download"))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_modified.status(), 304);
+    assert_eq!(not_modified.headers()["etag"], etag.as_str());
+    assert!(not_modified.bytes().await.unwrap().is_empty());
+    let stale = app
+        .client
+        .get(app.url("packages/cached/1.0.0/download"))
+        .header("if-none-match", "\"0000\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 200);
+
+    let record = app.get("packages/cached/1.0.0").await;
+    assert_eq!(record.status(), 200);
+    assert_eq!(record.headers()["cache-control"], "public, max-age=30");
+    let record_etag = record.headers()["etag"].to_str().unwrap().to_owned();
+    let record: Value = record.json().await.unwrap();
+    assert_eq!(record["lifecycle"]["status"], "active");
+    assert!(record["download_count"].is_number());
+    let conditional = app
+        .client
+        .get(app.url("packages/cached/1.0.0"))
+        .header("if-none-match", &record_etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(conditional.status(), 304);
+}
+
+#[tokio::test]
+async fn lifecycle_yank_allow_and_takedown() {
+    let (app, _db) = spawn_app().await;
+    for version in ["1.0.0", "1.1.0"] {
+        let (status, _) = app.publish(&publish_request("life", version)).await;
+        assert_eq!(status, 201);
+    }
+    let path = "admin/packages/life/1.0.0/lifecycle";
+    // Admin auth and validation.
+    let (status, _) = app
+        .patch_json(path, None, &json!({"status": "yanked", "reason": "x"}))
+        .await;
+    assert_eq!(status, 401);
+    let (status, _) = app
+        .patch_json(
+            path,
+            Some(PUBLISH_TOKEN),
+            &json!({"status": "yanked", "reason": "x"}),
+        )
+        .await;
+    assert_eq!(status, 401);
+    let (status, error) = app
+        .patch_json(path, Some(ADMIN_TOKEN), &json!({"status": "yanked"}))
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(error["field"], "reason");
+    let (status, _) = app
+        .patch_json(
+            path,
+            Some(ADMIN_TOKEN),
+            &json!({"status": "gone", "reason": "x"}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    let (status, error) = app
+        .patch_json(path, Some(ADMIN_TOKEN), &json!({"status": "superseded", "reason": "x", "replacement_package_id": "life", "replacement_package_version": "1.0.0"}))
+        .await;
+    assert_eq!(status, 400, "{error}");
+    let (status, _) = app
+        .patch_json(
+            path,
+            Some(ADMIN_TOKEN),
+            &json!({"status": "superseded", "reason": "x", "replacement_package_id": "life"}),
+        )
+        .await;
+    assert_eq!(status, 400);
+
+    // Deprecated: still downloadable, with its lifecycle and a short cache.
+    let (status, body) = app
+        .patch_json(path, Some(ADMIN_TOKEN), &json!({"status": "deprecated", "reason": "use 1.1.0", "replacement_package_id": "life", "replacement_package_version": "1.1.0"}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["package"]["lifecycle"]["status"], "deprecated");
+    assert_eq!(body["package"]["lifecycle"]["updated_by"], "registry-admin");
+    let response = app.get("packages/life/1.0.0/download").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "public, max-age=30");
+    assert_eq!(response.headers()["x-anip-lifecycle"], "deprecated");
+    let record: Value = response.json().await.unwrap();
+    assert_eq!(
+        record["lifecycle"]["replacement"]["package_version"],
+        "1.1.0"
+    );
+
+    // Yanked: 410 unless explicitly allowed.
+    let (status, _) = app
+        .patch_json(
+            path,
+            Some(ADMIN_TOKEN),
+            &json!({"status": "yanked", "reason": "broken"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = app.get_json("packages/life/1.0.0/download").await;
+    assert_eq!(status, 410);
+    assert_eq!(body["error"], "package version has been yanked");
+    assert_eq!(body["lifecycle"]["status"], "yanked");
+    let (status, _) = app.get_json("packages/life/1.0.0/lock").await;
+    assert_eq!(status, 410);
+    let (status, body) = app
+        .get_json("packages/life/1.0.0/download?allow_yanked=true")
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["lifecycle"]["status"], "yanked");
+    let response = app
+        .client
+        .get(app.url("packages/life/1.0.0/download"))
+        .header("X-ANIP-Allow-Yanked-Package", "true")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let (status, record) = app.get_json("packages/life/1.0.0").await;
+    assert_eq!(status, 200);
+    assert_eq!(record["lifecycle"]["status"], "yanked");
+
+    // Takedown: 410 everywhere, and gone from the listing.
+    let (status, _) = app
+        .patch_json(
+            path,
+            Some(ADMIN_TOKEN),
+            &json!({"status": "takedown", "reason": "abuse"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = app.get_json("packages/life/1.0.0").await;
+    assert_eq!(status, 410);
+    assert_eq!(body["lifecycle"]["status"], "takedown");
+    assert_eq!(body["package_id"], "life");
+    assert!(body.get("manifest").is_none());
+    let (status, _) = app
+        .get_json("packages/life/1.0.0/download?allow_yanked=true")
+        .await;
+    assert_eq!(status, 410);
+    let (_, list) = app.get_json("publications").await;
+    assert_eq!(list["total"], 1);
+    assert_eq!(list["items"][0]["package_version"], "1.1.0");
+
+    // Back to active: listed and immutable again.
+    let (status, _) = app
+        .patch_json(path, Some(ADMIN_TOKEN), &json!({"status": "active"}))
+        .await;
+    assert_eq!(status, 200);
+    let (_, list) = app.get_json("publications").await;
+    assert_eq!(list["total"], 2);
+    let response = app.get("packages/life/1.0.0/download").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+
+    let (status, _) = app
+        .patch_json(
+            "admin/packages/life/9.9.9/lifecycle",
+            Some(ADMIN_TOKEN),
+            &json!({"status": "active"}),
+        )
+        .await;
+    assert_eq!(status, 404);
+    let events = app
+        .state()
+        .store
+        .audit_events("package", "life@1.0.0")
+        .await
+        .unwrap();
+    assert!(
+        events
+            .iter()
+            .filter(|(t, _, _)| t == "package.lifecycle_updated")
+            .count()
+            >= 4
+    );
+    assert!(events.iter().any(|(t, _, _)| t == "package.published"));
+}
+
+#[tokio::test]
+async fn download_counts_are_batched_and_flushed_on_shutdown() {
+    let (mut app, _db) = spawn_app().await;
+    let (status, _) = app.publish(&publish_request("counted", "1.0.0")).await;
+    assert_eq!(status, 201);
+    for _ in 0..7 {
+        assert_eq!(
+            app.get("packages/counted/1.0.0/download").await.status(),
+            200
+        );
+    }
+    // The lock and the record are not downloads.
+    app.get("packages/counted/1.0.0/lock").await;
+    app.get("packages/counted/1.0.0").await;
+    let store = app.state().store.clone();
+    app.shutdown().await;
+    assert_eq!(
+        store
+            .package_download_count("counted", "1.0.0")
+            .await
+            .unwrap(),
+        Some(7)
+    );
+}
+
+#[tokio::test]
+async fn metrics_use_route_patterns_and_publish_statuses() {
+    let (app, _db) = spawn_app().await;
+    let (status, _) = app.publish(&publish_request("metered", "1.0.0")).await;
+    assert_eq!(status, 201);
+    app.publish(&publish_request("metered", "1.0.0")).await;
+    app.get("packages/metered/1.0.0/download").await;
+    app.get("definitely/not/a/route/abc123").await;
+    let text = app.get("metrics").await.text().await.unwrap();
+    assert!(
+        text.contains("anip_registry_publish_total{kind=\"package\",status=\"success\"}"),
+        "{text}"
+    );
+    assert!(text.contains("anip_registry_publish_total{kind=\"package\",status=\"conflict\"}"));
+    assert!(text.contains("anip_registry_download_total{kind=\"package\"}"));
+    assert!(
+        text.contains("route=\"/registry-api/v1/packages/{package_id}/{version}/download\""),
+        "{text}"
+    );
+    assert!(text.contains("route=\"unmatched\""));
+    assert!(!text.contains("abc123"), "raw paths must not become labels");
+    assert!(!text.contains("metered"), "ids must not become labels");
+    assert!(text.contains("anip_registry_migrations_applied 1"));
+}

@@ -1,0 +1,39 @@
+//! The client side of the ANIP Registry API v1, and the one package verifier.
+//!
+//! * [`RegistryClient`]: every public route (keys, publications, packages, downloads, locks,
+//!   receipts, templates), publishing with a token, and the admin lifecycle change. Ids that
+//!   contain `/` travel as one `%2F`-encoded path segment. Errors carry the HTTP status and the
+//!   registry's `{"error": ...}` message ([`RegistryError`]).
+//! * [`verify_package`] / [`verify_bundle`]: plain functions over data that run every check of
+//!   the contract's "A client verifies" and return a [`VerificationReport`] of named checks.
+//!   Digests and signatures come only from the `signing` crate.
+//! * [`PackageBundle`]: the portable `anip-package-bundle/v1` file, read and written.
+//! * [`fetch_and_verify`]: download, receipt and keys from a registry, as a verified bundle.
+//!
+//! Architecture Invariant: nothing here hashes or signs by itself; there is no second canonical
+//! encoder and no second signature verifier. Verification performs no I/O.
+
+#![warn(missing_docs)]
+
+mod bundle;
+mod client;
+mod error;
+mod fetch;
+mod model;
+mod verify;
+
+pub use bundle::{BundleDigests, PackageBundle, BUNDLE_SCHEMA_VERSION, REMOTE_REGISTRY_AUTHORITY};
+pub use client::{
+    api_base_url, RegistryClient, RegistryClientBuilder, API_PREFIX, DEFAULT_MAX_RESPONSE_BYTES,
+};
+pub use error::RegistryError;
+pub use fetch::fetch_and_verify;
+pub use model::{
+    Lifecycle, LifecycleReplacement, LifecycleUpdate, ListQuery, PackageLock, PackageRecord,
+    PackageRef, PublicationList, PublicationSummary, PublishResponse, Receipt, RegistryKeys,
+    TemplateList, TemplateSummary,
+};
+pub use verify::{
+    verify_bundle, verify_package, Check, CheckName, CheckStatus, SigningMode, VerificationInput,
+    VerificationReport, VerifyPolicy,
+};
