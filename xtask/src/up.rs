@@ -262,7 +262,7 @@ fn start_all(
             .append(true)
             .open(&log_path)?;
         let mut cmd = Command::new(bin_dir.join(service.binary));
-        cmd.envs(service.env.iter().map(|(k, v)| (k, v)))
+        cmd.envs(service.env.iter())
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
