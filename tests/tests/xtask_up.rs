@@ -30,7 +30,7 @@ fn port_is_closed(port: u16) -> bool {
 fn up_starts_everything_stops_on_ctrl_c_and_reuses_data() {
     let state = std::env::temp_dir().join(format!("anip-up-test-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&state);
-    let ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
+    let ports: Vec<u16> = (0..5).map(|_| free_port()).collect();
     let up = |extra: &[&str]| {
         let mut cmd = Command::new(binary("xtask"));
         cmd.args(["up", "--no-build", "--state-dir"])
@@ -39,6 +39,7 @@ fn up_starts_everything_stops_on_ctrl_c_and_reuses_data() {
             .args(["--registry-port", &ports[1].to_string()])
             .args(["--studio-port", &ports[2].to_string()])
             .args(["--runtime-port", &ports[3].to_string()])
+            .args(["--backend-port", &ports[4].to_string()])
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

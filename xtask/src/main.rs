@@ -2,9 +2,11 @@
 //!
 //! - `up`: the whole platform on an embedded default (a private Postgres, dev keys, the three
 //!   services), kept running until Ctrl-C.
+//! - `bench registry`: load benchmarks beside a baseline measured in the same run.
 //! - `test`: the one command that checks everything: format, clippy, every test against a
 //!   private Postgres.
 
+mod bench;
 mod local;
 mod test;
 mod up;
@@ -24,11 +26,15 @@ enum Command {
     Up(up::UpArgs),
     /// Format check, clippy with warnings denied, and every test against a private Postgres.
     Test(test::TestArgs),
+    /// Load benchmarks (release builds, loopback only, bounded in time).
+    #[command(subcommand)]
+    Bench(bench::Bench),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Up(args) => up::run(args),
         Command::Test(args) => test::run(args),
+        Command::Bench(bench) => bench::run(bench),
     }
 }

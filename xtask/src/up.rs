@@ -32,6 +32,9 @@ pub struct UpArgs {
     /// Runtime port.
     #[arg(long, default_value_t = 9100)]
     runtime_port: u16,
+    /// Port of the flight example's backend.
+    #[arg(long, default_value_t = 9200)]
+    backend_port: u16,
     /// Build with `--release`.
     #[arg(long)]
     release: bool,
@@ -46,6 +49,26 @@ pub struct UpArgs {
     smoke: bool,
 }
 
+/// The example package `cargo xtask up` publishes and the runtime serves.
+const EXAMPLE_PACKAGE: &str = "flight-service@1.0.0";
+const EXAMPLE_BUNDLE: &str = "examples/flight-service/flight-service.anip-package.json";
+
+/// Imports the flight example into the local Registry (once; a second run finds it there).
+async fn publish_example(registry_api: &str, admin_token: &str, root: &Path) -> anyhow::Result<()> {
+    let bundle = registry_client::PackageBundle::read(&root.join(EXAMPLE_BUNDLE))?;
+    let client = registry_client::RegistryClient::builder(registry_api)
+        .token(signing::Secret::new(admin_token))
+        .build()?;
+    match client.import_bundle(&bundle).await {
+        Ok(_) => eprintln!("  published {EXAMPLE_PACKAGE} to the local Registry"),
+        Err(e) if e.status() == Some(409) => {
+            eprintln!("  {EXAMPLE_PACKAGE} is already in the local Registry")
+        }
+        Err(e) => return Err(e).context("publishing the flight example"),
+    }
+    Ok(())
+}
+
 /// One service the platform runs: its binary, environment and readiness URL.
 struct Service {
     name: &'static str,
@@ -56,25 +79,26 @@ struct Service {
 
 pub fn run(args: UpArgs) -> anyhow::Result<()> {
     let root = workspace_root();
-    let state_dir = root.join(".anip");
+    let state_dir = root.join(&args.state_dir);
     fs::create_dir_all(state_dir.join("logs"))?;
 
-    eprintln!("building the services…");
-    let mut build = cargo();
-    build.args([
-        "build",
-        "--bins",
-        "-p",
-        "registry-api",
-        "-p",
-        "studio-api",
-        "-p",
-        "runtime-service",
-    ]);
-    if args.release {
-        build.arg("--release");
+    if !args.no_build {
+        eprintln!("building the services…");
+        let mut build = cargo();
+        build.args(["build", "--bins"]);
+        for package in [
+            "registry-api",
+            "studio-api",
+            "runtime-service",
+            "flight-backend",
+        ] {
+            build.args(["-p", package]);
+        }
+        if args.release {
+            build.arg("--release");
+        }
+        run_command(&mut build)?;
     }
-    run_command(&mut build)?;
     let bin_dir = if args.release {
         target_dir(&root).join("release")
     } else {
@@ -101,6 +125,13 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
     }
 
     let registry_url = format!("http://127.0.0.1:{}", args.registry_port);
+    let registry_public_key = format!(
+        "{}={}",
+        secrets.get("ANIP_REGISTRY_KEY_ID")?,
+        signing::SigningKey::from_base64(&secrets.get("ANIP_REGISTRY_ED25519_PRIVATE_KEY")?)?
+            .verifying_key()
+            .to_base64()
+    );
     let studio_url = format!("http://127.0.0.1:{}", args.studio_port);
     let runtime_url = format!("http://127.0.0.1:{}", args.runtime_port);
     let shared_bundles = root.join("../shared/fixtures/upstream/registry-bundles");
@@ -168,6 +199,19 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
             ready_url: format!("{studio_url}/api/readyz"),
         },
         Service {
+            name: "flight-backend",
+            binary: "flight-backend",
+            env: BTreeMap::from([
+                ("FLIGHT_BACKEND_BIND", "127.0.0.1".to_owned()),
+                ("FLIGHT_BACKEND_PORT", args.backend_port.to_string()),
+                (
+                    "FLIGHT_BACKEND_API_KEY",
+                    secrets.get("FLIGHT_BACKEND_API_KEY")?,
+                ),
+            ]),
+            ready_url: format!("http://127.0.0.1:{}/healthz", args.backend_port),
+        },
+        Service {
             name: "runtime",
             binary: "anip-runtime",
             env: BTreeMap::from([
@@ -181,13 +225,49 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
                         signing::secret::token_hash(&secrets.get("ANIP_RUNTIME_API_KEY")?)
                     ),
                 ),
+                // The runtime serves the flight example from the local Registry, verified
+                // against the Registry's key like any production package.
+                ("ANIP_RUNTIME_PACKAGE", EXAMPLE_PACKAGE.to_owned()),
+                (
+                    "ANIP_RUNTIME_REGISTRY_URL",
+                    format!("{registry_url}/registry-api/v1"),
+                ),
+                (
+                    "ANIP_RUNTIME_TRUSTED_REGISTRY_KEYS",
+                    registry_public_key.clone(),
+                ),
+                ("ANIP_RUNTIME_REQUIRE_SIGNED_BUNDLE", "1".to_owned()),
+                (
+                    "ANIP_RUNTIME_BACKEND_URLS",
+                    format!("flight_backend=http://127.0.0.1:{}", args.backend_port),
+                ),
+                (
+                    "FLIGHT_BACKEND_API_KEY",
+                    secrets.get("FLIGHT_BACKEND_API_KEY")?,
+                ),
             ]),
             ready_url: format!("{runtime_url}/readyz"),
         },
     ];
 
     let mut children: Vec<(&'static str, Child)> = Vec::new();
-    let outcome = start_all(&services, &bin_dir, &state_dir, &mut children);
+    let publish_example = |service: &Service| -> anyhow::Result<()> {
+        if service.name == "runtime" {
+            rt.block_on(publish_example(
+                &format!("{registry_url}/registry-api/v1"),
+                &secrets.get("ANIP_REGISTRY_ADMIN_TOKEN")?,
+                &root,
+            ))?;
+        }
+        Ok(())
+    };
+    let outcome = start_all(
+        &services,
+        &bin_dir,
+        &state_dir,
+        &mut children,
+        &publish_example,
+    );
     if outcome.is_ok() {
         let local_env = BTreeMap::from([
             ("ANIP_REGISTRY_URL", registry_url.clone()),
@@ -210,6 +290,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
             ("ANIP_RUNTIME_URL", runtime_url.clone()),
             ("ANIP_RUNTIME_API_KEY", secrets.get("ANIP_RUNTIME_API_KEY")?),
             ("ANIP_RUNTIME_DATABASE_URL", pg.url("anip_runtime")),
+            ("ANIP_RUNTIME_PACKAGE", EXAMPLE_PACKAGE.to_owned()),
         ]);
         let env_path = state_dir.join("local.env");
         write_env_file(&env_path, &local_env)?;
@@ -254,8 +335,10 @@ fn start_all(
     bin_dir: &Path,
     state_dir: &Path,
     children: &mut Vec<(&'static str, Child)>,
+    before_start: &dyn Fn(&Service) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     for service in services {
+        before_start(service)?;
         let log_path = state_dir.join("logs").join(format!("{}.log", service.name));
         let log = fs::OpenOptions::new()
             .create(true)
@@ -398,6 +481,9 @@ impl DevSecrets {
         })?;
         ensure("ANIP_REGISTRY_ADMIN_TOKEN", &|rng| {
             Ok(format!("anip_dev_admin_{}", random_hex(rng, 24)?))
+        })?;
+        ensure("FLIGHT_BACKEND_API_KEY", &|rng| {
+            Ok(format!("anip_dev_backend_{}", random_hex(rng, 24)?))
         })?;
         ensure("ANIP_RUNTIME_API_KEY", &|rng| {
             Ok(format!("anip_dev_runtime_{}", random_hex(rng, 24)?))

@@ -1,0 +1,406 @@
+//! Calls an HTTP backend as a capability's binding describes, and maps the answer.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::mapping::{as_text, resolve, response_path};
+use super::{BackendResult, CallContext};
+use crate::contract::SideEffectType;
+use crate::failure::{Action, Failure, RecoveryTarget};
+use crate::package::{Connection, HttpBinding};
+
+/// Largest backend response body read (bytes).
+const MAX_BODY: usize = 4 * 1024 * 1024;
+
+fn invalid(detail: String) -> Failure {
+    Failure::new("invalid_parameters", detail, Action::RevalidateState).retry(false)
+}
+
+/// Builds the request URL: path template segments filled from the input (each percent-encoded
+/// as one segment), then the query mapping.
+fn build_url(
+    connection: &Connection,
+    binding: &HttpBinding,
+    input: &Value,
+    context: &Value,
+) -> Result<reqwest::Url, Failure> {
+    let mut url = reqwest::Url::parse(&connection.base_url).map_err(|_| {
+        Failure::new(
+            "backend_not_configured",
+            "the backend URL is not valid",
+            Action::ContactServiceOwner,
+        )
+    })?;
+    {
+        let mut segments = url.path_segments_mut().map_err(|_| {
+            Failure::new(
+                "backend_not_configured",
+                "the backend URL cannot carry a path",
+                Action::ContactServiceOwner,
+            )
+        })?;
+        segments.pop_if_empty();
+        for segment in binding.path_template.trim_start_matches('/').split('/') {
+            if let Some(name) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                let value = super::mapping::follow(input, name)
+                    .and_then(as_text)
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| {
+                        invalid(format!(
+                            "input {name} is required (it is part of the backend path)"
+                        ))
+                    })?;
+                segments.push(&value);
+            } else if !segment.is_empty() {
+                segments.push(segment);
+            }
+        }
+    }
+    for (name, template) in &binding.query {
+        match resolve(template, input, context) {
+            Some(Value::Array(items)) => {
+                for item in items.iter().filter_map(as_text) {
+                    url.query_pairs_mut().append_pair(name, &item);
+                }
+            }
+            Some(value) => {
+                if let Some(text) = as_text(&value) {
+                    url.query_pairs_mut().append_pair(name, &text);
+                }
+            }
+            None => {}
+        }
+    }
+    if url.query() == Some("") {
+        url.set_query(None);
+    }
+    Ok(url)
+}
+
+/// Calls the backend. `side_effect` decides whether an unanswered write may be retried.
+pub async fn call(
+    client: &reqwest::Client,
+    connection: &Connection,
+    binding: &HttpBinding,
+    input: &Value,
+    ctx: &CallContext,
+    side_effect: SideEffectType,
+) -> Result<BackendResult, Failure> {
+    let context = ctx.to_json();
+    let url = build_url(connection, binding, input, &context)?;
+    let method = reqwest::Method::from_bytes(binding.method.as_bytes()).map_err(|_| {
+        Failure::new(
+            "backend_not_configured",
+            "the backend method is not valid",
+            Action::ContactServiceOwner,
+        )
+    })?;
+    let timeout = binding
+        .timeout_ms
+        .map_or(connection.timeout, Duration::from_millis);
+    let mut request = client
+        .request(method.clone(), url)
+        .timeout(timeout)
+        .header("accept", "application/json");
+    for (name, template) in &binding.headers {
+        if let Some(text) = resolve(template, input, &context)
+            .as_ref()
+            .and_then(as_text)
+        {
+            request = request.header(name.as_str(), text);
+        }
+    }
+    if let Some(header) = &binding.idempotency_header {
+        request = request.header(header.as_str(), ctx.idempotency_key());
+    }
+    request = request.header("x-anip-invocation-id", ctx.invocation_id.as_str());
+    if let Some(credential) = &connection.credential {
+        request = request.header(
+            credential.header.as_str(),
+            format!("{}{}", credential.prefix, credential.value.expose()),
+        );
+    }
+    if method != reqwest::Method::GET && method != reqwest::Method::DELETE {
+        let body = match &binding.body {
+            None => input.clone(),
+            Some(template) => resolve(template, input, &context).unwrap_or(Value::Null),
+        };
+        request = request.json(&body);
+    }
+    let idempotent = side_effect == SideEffectType::Read || binding.idempotency_header.is_some();
+    let started = std::time::Instant::now();
+    let response = request.send().await;
+    metrics::histogram!("anip_runtime_backend_seconds", "connection" => connection.id.clone())
+        .record(started.elapsed().as_secs_f64());
+    let response = match response {
+        Ok(response) => response,
+        Err(error) => return Err(transport_failure(&error, idempotent, &connection.id)),
+    };
+    let status = response.status();
+    let bytes = match response.bytes().await {
+        Ok(bytes) if bytes.len() <= MAX_BODY => bytes,
+        Ok(_) => {
+            return Err(Failure::new(
+                "upstream_error",
+                "the backend answer is too large",
+                Action::ContactServiceOwner,
+            ))
+        }
+        Err(error) => return Err(transport_failure(&error, idempotent, &connection.id)),
+    };
+    let body: Value = if bytes.is_empty() {
+        json!({})
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+    };
+    if status.is_success() {
+        if body.is_null() {
+            return Err(Failure::new(
+                "upstream_error",
+                "the backend answered with something that is not JSON",
+                Action::ContactServiceOwner,
+            ));
+        }
+        return Ok(map_success(binding, body));
+    }
+    Err(map_error(binding, status.as_u16(), &body, idempotent))
+}
+
+fn transport_failure(error: &reqwest::Error, idempotent: bool, connection: &str) -> Failure {
+    tracing::warn!(
+        event = "backend_unreachable",
+        connection,
+        timeout = error.is_timeout(),
+        "backend call failed"
+    );
+    if error.is_timeout() {
+        return if idempotent {
+            Failure::new(
+                "upstream_timeout",
+                "the backend did not answer in time; the request is safe to repeat",
+                Action::RetryNow,
+            )
+        } else {
+            Failure::new(
+                "upstream_timeout",
+                "the backend did not answer in time; the outcome is unknown, check it before repeating the request",
+                Action::RevalidateState,
+            )
+            .retry(false)
+        };
+    }
+    Failure::new(
+        "service_unavailable",
+        "the backend cannot be reached",
+        Action::WaitAndRetry,
+    )
+}
+
+fn map_success(binding: &HttpBinding, body: Value) -> BackendResult {
+    let result = match binding.response.result.as_deref() {
+        None | Some("$") => body.clone(),
+        Some(path) => response_path(&body, path).cloned().unwrap_or(Value::Null),
+    };
+    let result = if result.is_object() {
+        result
+    } else {
+        json!({ "result": result })
+    };
+    let cost_actual = binding.response.cost_actual.as_ref().and_then(|cost| {
+        let amount = response_path(&body, &cost.amount)?.as_f64()?;
+        let currency = cost
+            .currency
+            .as_deref()
+            .and_then(|p| response_path(&body, p))
+            .and_then(Value::as_str);
+        Some(json!({"financial": {"amount": amount, "currency": currency}}))
+    });
+    BackendResult {
+        result,
+        cost_actual,
+    }
+}
+
+fn map_error(binding: &HttpBinding, status: u16, body: &Value, idempotent: bool) -> Failure {
+    let code = response_path(body, "$.error.code")
+        .or_else(|| response_path(body, "$.code"))
+        .and_then(Value::as_str);
+    let mapping = binding
+        .errors
+        .iter()
+        .find(|m| m.status == status && m.code.is_some() && m.code.as_deref() == code)
+        .or_else(|| {
+            binding
+                .errors
+                .iter()
+                .find(|m| m.status == status && m.code.is_none())
+        });
+    if let Some(mapping) = mapping {
+        let action = Action::parse(&mapping.action).unwrap_or(Action::ContactServiceOwner);
+        let passed_on = mapping
+            .detail_path
+            .as_deref()
+            .and_then(|p| response_path(body, p))
+            .and_then(Value::as_str);
+        let detail = match (passed_on, &mapping.detail) {
+            (Some(text), _) => text.chars().take(300).collect(),
+            (None, Some(detail)) => detail.clone(),
+            (None, None) => format!("the backend refused the request (HTTP {status})"),
+        };
+        let mut failure = Failure::new(mapping.kind.clone(), detail, action);
+        if let Some(retry) = mapping.retry {
+            failure = failure.retry(retry);
+        }
+        if let Some(capability) = &mapping.recovery_capability {
+            let kind = match action.recovery_class() {
+                "refresh_then_retry" => "refresh",
+                "redelegation_then_retry" => "redelegation",
+                "terminal" => "escalation",
+                _ => "revalidation",
+            };
+            failure = failure.recovery_target(RecoveryTarget {
+                kind,
+                target: Some(json!({"service": "self", "capability": capability})),
+                continuity: "same_task",
+                retry_after_target: true,
+            });
+        }
+        return failure;
+    }
+    match status {
+        400 | 422 => Failure::new(
+            "invalid_parameters",
+            format!("the backend rejected the parameters (HTTP {status})"),
+            Action::RevalidateState,
+        )
+        .retry(false),
+        404 => Failure::new(
+            "not_found",
+            "the backend does not know the referenced resource",
+            Action::RevalidateState,
+        )
+        .retry(false),
+        409 => Failure::new(
+            "capability_unavailable",
+            "the backend refused the request in its current state",
+            Action::RevalidateState,
+        )
+        .retry(false),
+        429 => Failure::new(
+            "rate_limited",
+            "the backend is rate limiting requests",
+            Action::WaitAndRetry,
+        ),
+        502..=504 => {
+            let action = if idempotent {
+                Action::WaitAndRetry
+            } else {
+                Action::RevalidateState
+            };
+            Failure::new(
+                "service_unavailable",
+                format!("the backend is unavailable (HTTP {status})"),
+                action,
+            )
+            .retry(idempotent)
+        }
+        _ => Failure::new(
+            "upstream_error",
+            format!("the backend failed (HTTP {status})"),
+            Action::ContactServiceOwner,
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn binding(value: Value) -> HttpBinding {
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn connection(base: &str) -> Connection {
+        Connection {
+            id: "c".into(),
+            base_url: base.into(),
+            timeout: Duration::from_secs(1),
+            credential: None,
+        }
+    }
+
+    #[test]
+    fn urls_fill_and_encode_the_path_and_query() {
+        let b = binding(
+            json!({"connection_ref": "c", "path_template": "/bookings/{id}/cancel", "query": {"q": "$.input.q", "tag": "$.input.tags", "absent": "$.input.none"}}),
+        );
+        let input = json!({"id": "a b/c", "q": "x&y", "tags": ["t1", "t2"]});
+        let url = build_url(&connection("http://h:1/api/"), &b, &input, &json!({})).unwrap();
+        assert_eq!(
+            url.as_str(),
+            "http://h:1/api/bookings/a%20b%2Fc/cancel?q=x%26y&tag=t1&tag=t2"
+        );
+        let err = build_url(&connection("http://h:1"), &b, &json!({}), &json!({})).unwrap_err();
+        assert_eq!(err.kind, "invalid_parameters");
+    }
+
+    #[test]
+    fn errors_map_by_status_and_code_and_default_safely() {
+        let b = binding(
+            json!({"connection_ref": "c", "path_template": "/x", "errors": [
+                {"status": 409, "code": "sold_out", "type": "capability_unavailable", "action": "revalidate_state", "retry": false, "detail_path": "$.error.message", "recovery_capability": "search_flights"},
+                {"status": 409, "type": "conflict", "action": "retry_now"}
+            ]}),
+        );
+        let sold_out = map_error(
+            &b,
+            409,
+            &json!({"error": {"code": "sold_out", "message": "no seats left"}}),
+            false,
+        );
+        assert_eq!(
+            (
+                sold_out.kind.as_str(),
+                sold_out.detail.as_str(),
+                sold_out.retry
+            ),
+            ("capability_unavailable", "no seats left", false)
+        );
+        assert_eq!(
+            sold_out.recovery_target.as_ref().unwrap().kind,
+            "revalidation"
+        );
+        assert_eq!(map_error(&b, 409, &json!({}), false).kind, "conflict");
+        let crash = map_error(&b, 500, &json!({"trace": "secret internals"}), true);
+        assert_eq!(
+            (crash.kind.as_str(), crash.retry),
+            ("upstream_error", false)
+        );
+        assert!(!crash.detail.contains("secret"));
+        assert_eq!(crash.status().as_u16(), 502);
+        assert!(map_error(&b, 503, &json!({}), true).retry);
+        assert!(!map_error(&b, 503, &json!({}), false).retry);
+    }
+
+    #[test]
+    fn success_maps_result_and_cost() {
+        let b = binding(
+            json!({"connection_ref": "c", "path_template": "/x", "response": {"result": "$.booking", "cost_actual": {"amount": "$.booking.total", "currency": "$.booking.currency"}}}),
+        );
+        let out = map_success(
+            &b,
+            json!({"booking": {"id": "B1", "total": 420.0, "currency": "USD"}}),
+        );
+        assert_eq!(out.result["id"], "B1");
+        assert_eq!(
+            out.cost_actual.unwrap(),
+            json!({"financial": {"amount": 420.0, "currency": "USD"}})
+        );
+        let list = map_success(
+            &binding(json!({"connection_ref": "c", "path_template": "/x"})),
+            json!([1]),
+        );
+        assert_eq!(list.result, json!({"result": [1]}));
+    }
+}

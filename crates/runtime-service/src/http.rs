@@ -1,0 +1,409 @@
+//! The ANIP HTTP surface. Handlers are thin: read the bearer, the body and the query, call the
+//! runtime, turn the answer or the failure into a response.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::web::{self, Bytes};
+use actix_web::{HttpRequest, HttpResponse};
+use futures_util::stream;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+use tokio::sync::mpsc;
+
+use crate::approval::rfc3339;
+use crate::audit::checkpoint::{self, ProofRequest};
+use crate::db;
+use crate::delegation::{Token, TokenRequest};
+use crate::failure::{Action, DisclosureLevel, Failure};
+use crate::invoke::{self, InvokeRequest};
+use crate::runtime::{disclosure_for, storage_failure, Runtime};
+
+/// Mounts every protocol route.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/.well-known/anip", web::get().to(discovery))
+        .route("/.well-known/jwks.json", web::get().to(jwks))
+        .route("/anip/manifest", web::get().to(manifest))
+        .route("/anip/graph/{capability}", web::get().to(graph))
+        .route("/anip/tokens", web::post().to(tokens))
+        .route("/anip/permissions", web::post().to(permissions))
+        .route(
+            "/anip/invoke/{capability}",
+            web::post().to(invoke_capability),
+        )
+        .route("/anip/audit", web::post().to(audit))
+        .route("/anip/checkpoints", web::get().to(list_checkpoints))
+        .route(
+            "/anip/checkpoints/{checkpoint_id}",
+            web::get().to(get_checkpoint),
+        )
+        .route("/anip/approval_grants", web::post().to(approval_grants));
+}
+
+fn failure_response(failure: &Failure, level: DisclosureLevel) -> HttpResponse {
+    HttpResponse::build(failure.status()).json(failure.body(level))
+}
+
+/// The bearer credential, if the request carries one.
+fn bearer(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, credential) = value.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") && !credential.trim().is_empty())
+        .then(|| credential.trim().to_owned())
+}
+
+fn missing_credentials(what: &str) -> Failure {
+    Failure::new(
+        "authentication_required",
+        format!("{what} is required in the Authorization header"),
+        Action::ProvideCredentials,
+    )
+    .requires("Authorization: Bearer <credential>")
+}
+
+/// Resolves the bearer JWT of a protected endpoint.
+async fn caller(rt: &Runtime, req: &HttpRequest) -> Result<Token, HttpResponse> {
+    let level = rt.default_disclosure();
+    let Some(jwt) = bearer(req) else {
+        return Err(failure_response(
+            &missing_credentials("a delegation token (JWT) from POST /anip/tokens"),
+            level,
+        ));
+    };
+    rt.resolve_bearer(&jwt)
+        .await
+        .map_err(|failure| failure_response(&failure, level))
+}
+
+fn parse_json<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, Failure> {
+    let text = if body.iter().all(u8::is_ascii_whitespace) {
+        &b"{}"[..]
+    } else {
+        &body[..]
+    };
+    serde_json::from_slice(text).map_err(|e| {
+        Failure::new(
+            "invalid_parameters",
+            format!("the request body is not valid: {e}"),
+            Action::RevalidateState,
+        )
+        .retry(false)
+    })
+}
+
+async fn discovery(rt: web::Data<Runtime>, req: HttpRequest) -> HttpResponse {
+    let info = req.connection_info();
+    let base_url = format!("{}://{}", info.scheme(), info.host());
+    HttpResponse::Ok().json(rt.discovery(&base_url))
+}
+
+async fn jwks(rt: web::Data<Runtime>) -> HttpResponse {
+    HttpResponse::Ok().json(rt.keys.jwks())
+}
+
+async fn manifest(rt: web::Data<Runtime>) -> HttpResponse {
+    match rt.manifest() {
+        Ok(manifest) => {
+            let mut response = HttpResponse::Ok();
+            response.content_type("application/json");
+            if let Ok(signature) = HeaderValue::from_str(&manifest.signature) {
+                response.insert_header(("X-ANIP-Signature", signature));
+            }
+            response.body(manifest.body.as_ref().clone())
+        }
+        Err(failure) => failure_response(&failure, rt.default_disclosure()),
+    }
+}
+
+async fn graph(rt: web::Data<Runtime>, path: web::Path<String>) -> HttpResponse {
+    match rt.graph(&path) {
+        Some(graph) => HttpResponse::Ok().json(graph),
+        None => failure_response(
+            &Failure::new(
+                "not_found",
+                format!("capability '{}' is not declared", path.as_str()),
+                Action::CheckManifest,
+            )
+            .retry(false)
+            .requires("a capability name from GET /anip/manifest"),
+            DisclosureLevel::Full,
+        ),
+    }
+}
+
+async fn tokens(rt: web::Data<Runtime>, req: HttpRequest, body: Bytes) -> HttpResponse {
+    let level = rt.default_disclosure();
+    let Some(credential) = bearer(&req) else {
+        return failure_response(
+            &missing_credentials("an API key or a delegation token"),
+            level,
+        );
+    };
+    let principal = match rt.authenticate_issuer(&credential).await {
+        Ok(Some(principal)) => principal,
+        Ok(None) => {
+            return failure_response(
+                &missing_credentials("a valid API key or delegation token"),
+                level,
+            )
+        }
+        Err(failure) => return failure_response(&failure, level),
+    };
+    let request: TokenRequest = match parse_json(&body) {
+        Ok(request) => request,
+        Err(failure) => return failure_response(&failure, level),
+    };
+    match rt.issue_token(&principal, request).await {
+        Ok(issued) => HttpResponse::Ok().json(issued),
+        Err(failure) => failure_response(&failure, level),
+    }
+}
+
+async fn permissions(rt: web::Data<Runtime>, req: HttpRequest) -> HttpResponse {
+    let token = match caller(&rt, &req).await {
+        Ok(token) => token,
+        Err(response) => return response,
+    };
+    match rt.permissions(&token).await {
+        Ok(body) => HttpResponse::Ok().json(body),
+        Err(failure) => failure_response(
+            &failure,
+            disclosure_for(&rt.package, token.caller_class.as_deref()),
+        ),
+    }
+}
+
+async fn invoke_capability(
+    rt: web::Data<Runtime>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: Bytes,
+) -> HttpResponse {
+    let token = match caller(&rt, &req).await {
+        Ok(token) => token,
+        Err(response) => return response,
+    };
+    let level = disclosure_for(&rt.package, token.caller_class.as_deref());
+    let request = match parse_json::<Value>(&body).and_then(InvokeRequest::parse) {
+        Ok(request) => request,
+        Err(failure) => {
+            let mut body = failure.body(level);
+            body["invocation_id"] = json!(crate::ids::invocation_id());
+            return HttpResponse::build(failure.status()).json(body);
+        }
+    };
+    let capability = path.into_inner();
+    let streams = request.stream
+        && rt
+            .package
+            .declaration(&capability)
+            .is_some_and(|d| d.supports_streaming());
+    if !streams {
+        let outcome = invoke::invoke(&rt, &token, &capability, request, None).await;
+        return HttpResponse::build(outcome.status).json(outcome.body);
+    }
+    let (sink, progress) = mpsc::unbounded_channel::<Value>();
+    let runtime = rt.get_ref().clone();
+    // The invocation runs to completion even if the client disconnects (§6.6 sink isolation).
+    let task = actix_web::rt::spawn(async move {
+        invoke::invoke(&runtime, &token, &capability, request, Some(sink)).await
+    });
+    let events = stream::unfold((progress, Some(task)), |(mut progress, task)| async move {
+        if let Some(event) = progress.recv().await {
+            return Some((
+                Ok::<_, actix_web::Error>(sse("progress", &event)),
+                (progress, task),
+            ));
+        }
+        let task = task?;
+        let frame = match task.await {
+            Ok(outcome) => {
+                let mut body = outcome.body;
+                body["timestamp"] = json!(rfc3339(OffsetDateTime::now_utc()));
+                let name = if body["success"] == json!(true) {
+                    "completed"
+                } else {
+                    "failed"
+                };
+                sse(name, &body)
+            }
+            Err(_) => sse(
+                "failed",
+                &json!({"success": false, "timestamp": rfc3339(OffsetDateTime::now_utc()),
+                        "failure": Failure::new("internal_error", "Internal error", Action::ContactServiceOwner).to_json(DisclosureLevel::Redacted)}),
+            ),
+        };
+        Some((Ok(frame), (progress, None)))
+    });
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .streaming(events)
+}
+
+fn sse(event: &str, data: &Value) -> Bytes {
+    Bytes::from(format!("event: {event}\ndata: {data}\n\n"))
+}
+
+/// Query filters of `POST /anip/audit`.
+#[derive(Deserialize)]
+struct AuditQuery {
+    capability: Option<String>,
+    since: Option<String>,
+    invocation_id: Option<String>,
+    client_reference_id: Option<String>,
+    task_id: Option<String>,
+    parent_invocation_id: Option<String>,
+    event_class: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn audit(rt: web::Data<Runtime>, req: HttpRequest) -> HttpResponse {
+    let token = match caller(&rt, &req).await {
+        Ok(token) => token,
+        Err(response) => return response,
+    };
+    let level = disclosure_for(&rt.package, token.caller_class.as_deref());
+    let query = match web::Query::<AuditQuery>::from_query(req.query_string()) {
+        Ok(query) => query.into_inner(),
+        Err(_) => {
+            let failure = Failure::new(
+                "invalid_parameters",
+                "the audit filters are not valid",
+                Action::RevalidateState,
+            )
+            .retry(false);
+            return failure_response(&failure, level);
+        }
+    };
+    let since = match query
+        .since
+        .as_deref()
+        .map(|s| OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339))
+    {
+        None => None,
+        Some(Ok(since)) => Some(since),
+        Some(Err(_)) => {
+            let failure = Failure::new(
+                "invalid_parameters",
+                "since must be an RFC 3339 time",
+                Action::RevalidateState,
+            )
+            .retry(false);
+            return failure_response(&failure, level);
+        }
+    };
+    let filters = db::audit::Query {
+        root_principal: String::new(),
+        capability: query.capability,
+        since,
+        invocation_id: query.invocation_id,
+        client_reference_id: query.client_reference_id,
+        task_id: query.task_id,
+        parent_invocation_id: query.parent_invocation_id,
+        event_class: query.event_class,
+        limit: query.limit.unwrap_or(50),
+    };
+    match rt.query_audit(&token, filters, query.since).await {
+        Ok(body) => HttpResponse::Ok().json(body),
+        Err(failure) => failure_response(&failure, level),
+    }
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    limit: Option<i64>,
+}
+
+async fn list_checkpoints(rt: web::Data<Runtime>, query: web::Query<ListQuery>) -> HttpResponse {
+    let limit = query.limit.unwrap_or(10).clamp(1, 100);
+    match db::checkpoints::list(&rt.pool, limit).await {
+        Ok(list) => HttpResponse::Ok()
+            .json(json!({"checkpoints": list.iter().map(checkpoint::summary).collect::<Vec<_>>()})),
+        Err(error) => failure_response(&storage_failure(&error), rt.default_disclosure()),
+    }
+}
+
+#[derive(Deserialize)]
+struct DetailQuery {
+    include_proof: Option<String>,
+    leaf_index: Option<u64>,
+    consistency_from: Option<String>,
+}
+
+async fn get_checkpoint(
+    rt: web::Data<Runtime>,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> HttpResponse {
+    let level = rt.default_disclosure();
+    let not_found = |id: &str| {
+        failure_response(
+            &Failure::new(
+                "not_found",
+                format!("checkpoint {id} does not exist"),
+                Action::RevalidateState,
+            )
+            .retry(false)
+            .requires("a checkpoint id from GET /anip/checkpoints"),
+            level,
+        )
+    };
+    let Ok(query) = web::Query::<DetailQuery>::from_query(req.query_string()) else {
+        return failure_response(
+            &Failure::new(
+                "invalid_parameters",
+                "the proof parameters are not valid",
+                Action::RevalidateState,
+            )
+            .retry(false),
+            level,
+        );
+    };
+    let stored = match db::checkpoints::get(&rt.pool, &path).await {
+        Ok(Some(stored)) => stored,
+        Ok(None) => return not_found(&path),
+        Err(error) => return failure_response(&storage_failure(&error), level),
+    };
+    let consistency_from = match &query.consistency_from {
+        None => None,
+        Some(id) => match db::checkpoints::get(&rt.pool, id).await {
+            Ok(Some(old)) => Some(old),
+            Ok(None) => return not_found(id),
+            Err(error) => return failure_response(&storage_failure(&error), level),
+        },
+    };
+    let request = ProofRequest {
+        include_proof: query
+            .include_proof
+            .as_deref()
+            .is_some_and(|v| v == "true" || v == "1"),
+        leaf_index: query.leaf_index,
+        consistency_from,
+    };
+    match checkpoint::detail(&rt.pool, &stored, &request).await {
+        Ok(body) => {
+            let mut response = HttpResponse::Ok();
+            if let Ok(signature) = HeaderValue::from_str(&stored.signature) {
+                response.insert_header(("X-ANIP-Signature", signature));
+            }
+            response.json(body)
+        }
+        Err(error) => failure_response(&storage_failure(&error), level),
+    }
+}
+
+async fn approval_grants(rt: web::Data<Runtime>, req: HttpRequest, body: Bytes) -> HttpResponse {
+    let token = match caller(&rt, &req).await {
+        Ok(token) => token,
+        Err(response) => return response,
+    };
+    let level = disclosure_for(&rt.package, token.caller_class.as_deref());
+    let request = match parse_json(&body) {
+        Ok(request) => request,
+        Err(failure) => return failure_response(&failure, level),
+    };
+    match rt.issue_grant(&token, request).await {
+        Ok(grant) => HttpResponse::Ok().json(grant),
+        Err(failure) => failure_response(&failure, level),
+    }
+}

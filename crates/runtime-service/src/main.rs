@@ -1,0 +1,177 @@
+//! `anip-runtime`: parse configuration, verify the package, migrate, serve.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use actix_web::{App, HttpServer};
+use anyhow::Context;
+use clap::Parser;
+use observability::server::{self, ErrorStyle, ServerLimits};
+use runtime_service::config::{Command, Config};
+use runtime_service::package::{self, LoadOptions, SharedVerifier};
+use runtime_service::{app, MIGRATIONS};
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    let config = Config::parse();
+    observability::logging::init("anip-runtime");
+    let outcome = match &config.command {
+        Some(Command::Pack {
+            definition,
+            package_id,
+            package_version,
+            issued_at,
+            out,
+        }) => pack(definition, package_id, package_version, issued_at, out),
+        None => run(config).await,
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(event = "runtime_start_failed", error = %format!("{error:#}"), "anip-runtime stopped: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn pack(
+    definition: &std::path::Path,
+    package_id: &str,
+    version: &str,
+    issued_at: &str,
+    out: &std::path::Path,
+) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(definition)
+        .with_context(|| format!("reading {}", definition.display()))?;
+    let definition: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", definition.display()))?;
+    // Refuse to pack what the runtime would refuse to serve.
+    package::load_definition(
+        &definition,
+        &LoadOptions {
+            validate_only: true,
+            ..LoadOptions::default()
+        },
+    )?;
+    let bundle = package::bundle::pack(&definition, package_id, version, issued_at)?;
+    let mut text = serde_json::to_string_pretty(&bundle)?;
+    text.push('\n');
+    std::fs::write(out, text).with_context(|| format!("writing {}", out.display()))?;
+    Ok(())
+}
+
+async fn load_package(config: &Config) -> anyhow::Result<package::Package> {
+    let keys = if config.trusted_registry_keys.trim().is_empty() {
+        signing::PublicKeySet::new()
+    } else {
+        signing::PublicKeySet::parse_list(&config.trusted_registry_keys)
+            .context("ANIP_RUNTIME_TRUSTED_REGISTRY_KEYS")?
+    };
+    let allow_unsigned = !config.require_signed_bundle;
+    let options = LoadOptions {
+        service: config.service_id.clone(),
+        backend_urls: config.backend_urls.0.clone(),
+        validate_only: false,
+    };
+    match (&config.bundle, &config.package) {
+        (Some(path), _) => {
+            let verifier = SharedVerifier::new(keys, allow_unsigned);
+            package::load_bundle_file(path, &verifier, &options).with_context(|| format!("ANIP_RUNTIME_BUNDLE {}", path.display()))
+        }
+        (None, Some(reference)) => {
+            let url = config.registry_url.as_deref().context("ANIP_RUNTIME_REGISTRY_URL is required with ANIP_RUNTIME_PACKAGE")?;
+            package::load_from_registry(url, reference, keys, allow_unsigned, &options)
+                .await
+                .with_context(|| format!("ANIP_RUNTIME_PACKAGE {reference} from {url}"))
+        }
+        (None, None) => anyhow::bail!("no package to serve: set ANIP_RUNTIME_BUNDLE (a bundle file) or ANIP_RUNTIME_PACKAGE and ANIP_RUNTIME_REGISTRY_URL"),
+    }
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    let database_url = config
+        .database_url
+        .clone()
+        .context("ANIP_RUNTIME_DATABASE_URL is required")?;
+    if config.migrate_only || config.run_migrations {
+        let report = store::migrate(&database_url, &MIGRATIONS).await?;
+        tracing::info!(
+            event = "runtime_migrations",
+            applied_now = ?report.applied_now,
+            applied = report.applied.len(),
+            pending = ?report.pending,
+            "migrations checked"
+        );
+        if config.migrate_only {
+            return Ok(());
+        }
+    }
+    let package = load_package(&config).await?;
+    tracing::info!(
+        event = "package_loaded",
+        package_id = %package.package_id,
+        package_version = %package.package_version,
+        service_id = %package.service_id,
+        capabilities = package.declarations.len(),
+        "package verified"
+    );
+    let pool = store::connect_pool(&database_url, &store::PoolOptions::default())?;
+    // A replica started before the migration job finished serves health only until the schema
+    // is complete: assembling the runtime reads and writes tables (keys, audit head).
+    let waiting = observability::startup::wait_until_ready(
+        (config.bind.as_str(), config.port),
+        observability::Health::new(
+            "anip-runtime",
+            app::METRICS_PREFIX,
+            observability::DbReadiness::new(pool.clone(), &MIGRATIONS),
+        ),
+        observability::HealthPaths::RUNTIME,
+        ErrorStyle::Runtime,
+        Duration::from_millis(500),
+    )
+    .await?;
+    if waiting == observability::startup::WaitOutcome::Interrupted {
+        tracing::info!(
+            event = "runtime_stopped",
+            "anip-runtime stopped before it was ready"
+        );
+        return Ok(());
+    }
+    let holder = config.replica_id.clone().unwrap_or_else(|| {
+        format!(
+            "{}:{}:{}",
+            hostname(),
+            std::process::id(),
+            runtime_service::ids::random_hex(4)
+        )
+    });
+    let background = app::Background {
+        holder,
+        checkpoints: true,
+        retention_every: (config.retention_interval_seconds > 0)
+            .then(|| Duration::from_secs(config.retention_interval_seconds)),
+    };
+    let runtime = app::assemble(pool, package, config.api_key_hashes.clone(), &background).await?;
+    let limits = ServerLimits::default();
+    let bind = (config.bind.as_str(), config.port);
+    tracing::info!(event = "runtime_listening", bind = %config.bind, port = config.port, "anip-runtime listening");
+    let http = HttpServer::new(move || {
+        App::new()
+            .wrap(app::metrics())
+            .configure(app::configure(runtime.clone()))
+            .default_service(server::not_found_json(ErrorStyle::Runtime))
+    });
+    server::apply_limits(http, &limits)
+        .bind(bind)?
+        .run()
+        .await?;
+    tracing::info!(event = "runtime_stopped", "anip-runtime stopped cleanly");
+    Ok(())
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "replica".to_owned())
+}

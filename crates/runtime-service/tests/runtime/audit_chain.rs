@@ -1,0 +1,116 @@
+//! The audit log verified from the outside: two replicas against one database, invoked
+//! concurrently, keep one gap-free sequence and one unbroken hash chain, and every entry's
+//! signature verifies with the published audit key.
+
+use futures_util::future::join_all;
+use serde_json::{json, Value};
+use signing::digest::{hex, sha256};
+use signing::gojson::{to_go_json, GoJsonOptions};
+use signing::{jwt, Jwks};
+
+use crate::support::{
+    flight_definition, load, secret_file, serve, spawn_flight_backend, with_credential_file, Flight,
+};
+
+/// Recomputes the chain of entries sorted by sequence: sequence 1..n without gaps, the first
+/// previous hash `sha256:0`, each later one the hash of the canonical previous entry, and each
+/// signature a JWT of the entry's hash made with the audit key.
+pub fn verify_chain(entries: &[Value], jwks: &Jwks) {
+    let audit_key = jwks
+        .keys
+        .iter()
+        .find(|k| k.key_use.as_deref() == Some("audit"))
+        .expect("audit key");
+    let audit_jwks = Jwks {
+        keys: vec![audit_key.clone()],
+    };
+    let mut previous = "sha256:0".to_owned();
+    for (index, entry) in entries.iter().enumerate() {
+        assert_eq!(
+            entry["sequence_number"].as_i64(),
+            Some(index as i64 + 1),
+            "gap before {entry}"
+        );
+        assert_eq!(
+            entry["previous_hash"].as_str(),
+            Some(previous.as_str()),
+            "chain broken at {}",
+            index + 1
+        );
+        let mut without = entry.as_object().unwrap().clone();
+        let signature = without.remove("signature").unwrap();
+        let canonical = to_go_json(&Value::Object(without), GoJsonOptions::DIGEST);
+        let digest = hex(&sha256(canonical.as_bytes()));
+        let validation = jwt::Validation {
+            require_exp: false,
+            ..jwt::Validation::new()
+        };
+        let claims = jwt::verify_with_jwks(&audit_jwks, signature.as_str().unwrap(), &validation)
+            .expect("entry signature");
+        assert_eq!(claims["audit_hash"].as_str(), Some(digest.as_str()));
+        previous = format!("sha256:{digest}");
+    }
+}
+
+/// All entries of Ana, oldest first.
+pub async fn all_entries(flight: &Flight, jwt: &str) -> Vec<Value> {
+    let (status, body) = flight.post(jwt, "/anip/audit?limit=1000").await;
+    assert_eq!(status, 200);
+    let mut entries = body["entries"].as_array().unwrap().clone();
+    entries.sort_by_key(|e| e["sequence_number"].as_i64());
+    entries
+}
+
+#[actix_web::test]
+async fn two_replicas_under_concurrent_load_keep_one_gap_free_unbroken_chain() {
+    let flight = Flight::start().await;
+    // A second replica: its own app, audit writer and HTTP server, the same database.
+    let key = runtime_service::ids::random_hex(16);
+    let second_backend = spawn_flight_backend(&key);
+    let definition = with_credential_file(flight_definition(), &secret_file(&key));
+    let replica = serve(flight.db.pool(), load(&definition, &second_backend)).await;
+
+    let (_, jwt) = flight
+        .token(json!({"scope": ["travel.search"], "capability": "search_flights"}))
+        .await;
+    let params =
+        json!({"parameters": {"origin": "SEA", "destination": "SFO", "date": "2026-03-10"}});
+    let mut calls = Vec::new();
+    for i in 0..60 {
+        let base = if i % 2 == 0 {
+            flight.served.url.clone()
+        } else {
+            replica.url.clone()
+        };
+        let (http, jwt, params) = (flight.http.clone(), jwt.clone(), params.clone());
+        calls.push(async move {
+            let response = http
+                .post(format!("{base}/anip/invoke/search_flights"))
+                .bearer_auth(jwt)
+                .json(&params)
+                .send()
+                .await
+                .unwrap();
+            response.status().as_u16()
+        });
+    }
+    let statuses = join_all(calls).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+
+    let entries = all_entries(&flight, &jwt).await;
+    assert_eq!(entries.len(), 60, "one entry per invocation");
+    let (_, keys) = flight.get("/.well-known/jwks.json").await;
+    verify_chain(&entries, &serde_json::from_value(keys).unwrap());
+    // Both replicas serve the same keys (generated once, stored in Postgres).
+    let replica_keys: Value = flight
+        .http
+        .get(format!("{}/.well-known/jwks.json", replica.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (_, first_keys) = flight.get("/.well-known/jwks.json").await;
+    assert_eq!(replica_keys, first_keys);
+}

@@ -1,0 +1,136 @@
+//! Backend trouble becomes ANIP failures: a slow backend, a crashing one and an unreachable one,
+//! each served for real on loopback.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use actix_web::{web, App, HttpResponse, HttpServer};
+use runtime_service::package::{self, LoadOptions};
+use serde_json::{json, Value};
+
+use crate::support::{failure_type, serve, Flight, ANA_KEY};
+
+/// A backend that answers slowly on `/slow` and crashes on `/boom`.
+fn spawn_faulty_backend() -> String {
+    let server = HttpServer::new(|| {
+        App::new()
+            .route(
+                "/slow",
+                web::to(|| async {
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    HttpResponse::Ok().json(json!({"late": true}))
+                }),
+            )
+            .route(
+                "/boom",
+                web::to(|| async {
+                    HttpResponse::InternalServerError()
+                        .json(json!({"trace": "NullPointerException at Secret.java:42"}))
+                }),
+            )
+    })
+    .workers(1)
+    .bind(("127.0.0.1", 0))
+    .unwrap();
+    let address = server.addrs()[0];
+    actix_web::rt::spawn(server.run());
+    format!("http://{address}")
+}
+
+fn declaration(name: &str, side_effect: &str) -> Value {
+    json!({"name": name, "description": name, "output": {"type": "t", "fields": []},
+           "side_effect": {"type": side_effect, "rollback_window": if side_effect == "read" { "not_applicable" } else { "PT15M" }},
+           "minimum_scope": ["faults"]})
+}
+
+fn mapping(capability: &str, connection: &str, method: &str, path: &str) -> Value {
+    json!({"capability_id": capability, "backend_bindings": [{"backend_kind": "http", "connection_ref": connection, "method": method, "path_template": path}]})
+}
+
+#[actix_web::test]
+async fn timeouts_crashes_and_outages_are_protocol_failures() {
+    let db = store::testing::test_database(&runtime_service::MIGRATIONS).await;
+    let faulty = spawn_faulty_backend();
+    let definition = json!({
+        "contract_schema_version": "anip-service-definition/v1",
+        "service_topology_bindings": [{"service_id": "faults"}],
+        "capability_declarations": [declaration("slow_read", "read"), declaration("slow_write", "write"), declaration("boom", "read"), declaration("down", "read")],
+        "integration_fronting": {
+            "connections": [{"id": "faulty", "timeout_ms": 300}, {"id": "down", "base_url": "http://127.0.0.1:9", "timeout_ms": 300}],
+            "capability_mappings": [mapping("slow_read", "faulty", "GET", "/slow"), mapping("slow_write", "faulty", "POST", "/slow"),
+                                    mapping("boom", "faulty", "GET", "/boom"), mapping("down", "down", "GET", "/")]
+        }
+    });
+    let options = LoadOptions {
+        backend_urls: BTreeMap::from([("faulty".to_owned(), faulty)]),
+        ..LoadOptions::default()
+    };
+    let served = serve(
+        db.pool(),
+        package::load_definition(&definition, &options).unwrap(),
+    )
+    .await;
+    let flight = Flight {
+        db,
+        served,
+        http: reqwest::Client::new(),
+    };
+    let expect = |body: &Value, kind: &str, action: &str, retry: bool| {
+        assert_eq!(failure_type(body), kind, "{body}");
+        assert_eq!(body["failure"]["resolution"]["action"], action, "{body}");
+        assert_eq!(body["failure"]["retry"], retry, "{body}");
+    };
+    let token = |capability: &'static str| {
+        let flight = &flight;
+        async move {
+            let (status, issued) = flight
+                .token_request(
+                    ANA_KEY,
+                    json!({"scope": ["faults"], "capability": capability}),
+                )
+                .await;
+            assert_eq!(status, 200);
+            issued["token"].as_str().unwrap().to_owned()
+        }
+    };
+
+    let (status, body) = flight
+        .invoke(&token("slow_read").await, "slow_read", json!({}))
+        .await;
+    assert_eq!(status, 504);
+    expect(&body, "upstream_timeout", "retry_now", true);
+    // A write whose outcome is unknown must be checked, not blindly repeated.
+    let (_, body) = flight
+        .invoke(&token("slow_write").await, "slow_write", json!({}))
+        .await;
+    expect(&body, "upstream_timeout", "revalidate_state", false);
+    let (status, body) = flight.invoke(&token("boom").await, "boom", json!({})).await;
+    assert_eq!(status, 502);
+    expect(&body, "upstream_error", "contact_service_owner", false);
+    assert!(
+        !body.to_string().contains("NullPointer"),
+        "backend internals leaked: {body}"
+    );
+    let (status, body) = flight.invoke(&token("down").await, "down", json!({})).await;
+    assert_eq!(status, 503);
+    expect(&body, "service_unavailable", "wait_and_retry", true);
+
+    // Each failure was audited as a failed invocation.
+    let jwt = token("down").await;
+    let (_, audit) = flight.post(&jwt, "/anip/audit").await;
+    let failures: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["failure_type"].as_str())
+        .collect();
+    assert_eq!(
+        failures,
+        [
+            "service_unavailable",
+            "upstream_error",
+            "upstream_timeout",
+            "upstream_timeout"
+        ]
+    );
+}

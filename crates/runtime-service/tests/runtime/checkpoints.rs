@@ -1,0 +1,283 @@
+//! Checkpoints verified from the outside: signatures with the published audit key, the
+//! previous-checkpoint hash chain, RFC 6962 inclusion proofs for every entry and a consistency
+//! proof between checkpoints; retention makes proofs unavailable but never breaks production or
+//! the chain; one producer at a time through the lease.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use signing::digest::{hex, sha256};
+use signing::es256::Es256PublicKey;
+use signing::gojson::{to_go_json, GoJsonOptions};
+use signing::{jws, Jwks};
+use time::OffsetDateTime;
+
+use runtime_service::audit::{checkpoint, merkle, retention};
+use runtime_service::db;
+
+use crate::audit_chain::{all_entries, verify_chain};
+use crate::support::Flight;
+
+fn node(left: &[u8; 32], right: &[u8; 32]) -> [u8; 32] {
+    let mut input = vec![1u8];
+    input.extend_from_slice(left);
+    input.extend_from_slice(right);
+    sha256(&input)
+}
+
+fn from_hex(text: &str) -> [u8; 32] {
+    let text = text.trim_start_matches("sha256:");
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).unwrap();
+    }
+    out
+}
+
+/// Independent RFC 6962 inclusion check: the entry's canonical bytes, folded with the path.
+fn included(entry: &Value, proof: &Value) -> bool {
+    let mut without = entry.as_object().unwrap().clone();
+    without.remove("signature");
+    let canonical = to_go_json(&Value::Object(without), GoJsonOptions::DIGEST);
+    let mut leaf_input = vec![0u8];
+    leaf_input.extend_from_slice(canonical.as_bytes());
+    let mut current = sha256(&leaf_input);
+    for step in proof["path"].as_array().unwrap() {
+        let sibling = from_hex(step["hash"].as_str().unwrap());
+        current = if step["side"] == "left" {
+            node(&sibling, &current)
+        } else {
+            node(&current, &sibling)
+        };
+    }
+    format!("sha256:{}", hex(&current)) == proof["merkle_root"].as_str().unwrap()
+}
+
+fn verify_signature(checkpoint: &Value, jwks: &Jwks) {
+    let mut body = checkpoint.as_object().unwrap().clone();
+    let signature = body.remove("signature").unwrap();
+    let canonical = to_go_json(&Value::Object(body), GoJsonOptions::DIGEST);
+    let audit = jwks
+        .keys
+        .iter()
+        .find(|k| k.key_use.as_deref() == Some("audit"))
+        .unwrap();
+    jws::verify_detached(
+        &Es256PublicKey::from_jwk(audit).unwrap(),
+        canonical.as_bytes(),
+        signature.as_str().unwrap(),
+    )
+    .expect("checkpoint signature");
+}
+
+async fn search(flight: &Flight, jwt: &str, times: usize) {
+    for _ in 0..times {
+        let (status, body) = flight.invoke(jwt, "search_flights", json!({"parameters": {"origin": "SEA", "destination": "SFO", "date": "2026-03-10"}})).await;
+        assert_eq!(status, 200, "{body}");
+    }
+}
+
+#[actix_web::test]
+async fn checkpoints_and_proofs_verify_and_survive_retention() {
+    let flight = Flight::start().await;
+    let pool = flight.db.pool();
+    let keys = flight.served.runtime.keys.clone();
+    let settings = checkpoint::ProducerSettings {
+        service_id: "flight-service".into(),
+        cadence: Duration::from_secs(60),
+        max_lag: Some(1000),
+        holder: "t".into(),
+    };
+    let (_, jwt) = flight
+        .token(json!({"scope": ["travel.search"], "capability": "search_flights"}))
+        .await;
+
+    let (status, empty) = flight.get("/anip/checkpoints").await;
+    assert_eq!(
+        (status, empty["checkpoints"].as_array().unwrap().len()),
+        (200, 0)
+    );
+    search(&flight, &jwt, 5).await;
+    let now = OffsetDateTime::now_utc();
+    assert_eq!(
+        checkpoint::produce_if_due(&pool, &keys, &settings, now)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("ckpt-1")
+    );
+    // Not due again before the cadence (and below max_lag).
+    search(&flight, &jwt, 6).await;
+    assert_eq!(
+        checkpoint::produce_if_due(&pool, &keys, &settings, now + time::Duration::seconds(1))
+            .await
+            .unwrap(),
+        None
+    );
+    let later = now + time::Duration::minutes(2);
+    assert_eq!(
+        checkpoint::produce_if_due(&pool, &keys, &settings, later)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("ckpt-2")
+    );
+
+    let (_, keyset) = flight.get("/.well-known/jwks.json").await;
+    let jwks: Jwks = serde_json::from_value(keyset).unwrap();
+    let (_, list) = flight.get("/anip/checkpoints").await;
+    let list = list["checkpoints"].as_array().unwrap().clone();
+    assert_eq!(
+        list.iter()
+            .map(|c| c["checkpoint_id"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["ckpt-2", "ckpt-1"]
+    );
+    for checkpoint in &list {
+        verify_signature(checkpoint, &jwks);
+    }
+    let mut first_body = list[1].as_object().unwrap().clone();
+    first_body.remove("signature");
+    let first_hash = format!(
+        "sha256:{}",
+        hex(&sha256(
+            to_go_json(&Value::Object(first_body), GoJsonOptions::DIGEST).as_bytes()
+        ))
+    );
+    assert_eq!(list[0]["previous_checkpoint"], first_hash);
+    assert_eq!(
+        list[0]["range"],
+        json!({"first_sequence": 1, "last_sequence": 11})
+    );
+
+    let entries = all_entries(&flight, &jwt).await;
+    assert_eq!(entries.len(), 11);
+    for (index, entry) in entries.iter().enumerate() {
+        let response = flight
+            .http
+            .get(flight.url(&format!(
+                "/anip/checkpoints/ckpt-2?include_proof=true&leaf_index={index}"
+            )))
+            .send()
+            .await
+            .unwrap();
+        assert!(response.headers().contains_key("x-anip-signature"));
+        let detail: Value = response.json().await.unwrap();
+        let proof = &detail["inclusion_proof"];
+        assert_eq!(proof["merkle_root"], list[0]["merkle_root"]);
+        assert!(included(entry, proof), "entry {index} is not included");
+        assert!(!included(&entries[(index + 1) % entries.len()], proof));
+    }
+    let (_, detail) = flight
+        .get("/anip/checkpoints/ckpt-2?consistency_from=ckpt-1")
+        .await;
+    let consistency = &detail["consistency_proof"];
+    assert_eq!(
+        (
+            consistency["old_root"].clone(),
+            consistency["new_root"].clone()
+        ),
+        (
+            list[1]["merkle_root"].clone(),
+            list[0]["merkle_root"].clone()
+        )
+    );
+    let path: Vec<String> = consistency["path"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().to_owned())
+        .collect();
+    assert!(merkle::verify_consistency(
+        5,
+        11,
+        consistency["old_root"].as_str().unwrap(),
+        consistency["new_root"].as_str().unwrap(),
+        &path
+    ));
+    let (status, _) = flight.get("/anip/checkpoints/ckpt-9").await;
+    assert_eq!(status, 404);
+
+    // Retention deletes an expired, checkpointed entry: proofs become unavailable, production
+    // and the chain go on.
+    let client = pool.get().await.unwrap();
+    client.execute("UPDATE runtime_audit_log SET expires_at = now() - interval '1 day' WHERE sequence_number = 1", &[]).await.unwrap();
+    assert_eq!(
+        retention::sweep(&pool, OffsetDateTime::now_utc(), true)
+            .await
+            .unwrap(),
+        1
+    );
+    let (status, detail) = flight
+        .get("/anip/checkpoints/ckpt-2?include_proof=true&leaf_index=3")
+        .await;
+    assert_eq!(
+        (status, detail["proof_unavailable"].as_str()),
+        (200, Some("audit_entries_expired"))
+    );
+    assert!(detail.get("inclusion_proof").is_none());
+    search(&flight, &jwt, 3).await;
+    assert_eq!(
+        checkpoint::produce_if_due(&pool, &keys, &settings, later + time::Duration::minutes(2))
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("ckpt-3")
+    );
+    let (_, ckpt3) = flight.get("/anip/checkpoints/ckpt-3").await;
+    assert_eq!(ckpt3["checkpoint"]["entry_count"], 14);
+    let mut remaining = all_entries(&flight, &jwt).await;
+    assert_eq!(remaining[0]["sequence_number"], 2);
+    // The chain from entry 2 on still links, starting from the deleted entry's hash.
+    let hash_of_first = {
+        let mut without = entries[0].as_object().unwrap().clone();
+        without.remove("signature");
+        format!(
+            "sha256:{}",
+            hex(&sha256(
+                to_go_json(&Value::Object(without), GoJsonOptions::DIGEST).as_bytes()
+            ))
+        )
+    };
+    assert_eq!(
+        remaining[0]["previous_hash"].as_str(),
+        Some(hash_of_first.as_str())
+    );
+    remaining.insert(0, entries[0].clone());
+    verify_chain(&remaining, &jwks);
+}
+
+#[actix_web::test]
+async fn one_producer_at_a_time_and_a_takeover_after_expiry() {
+    let flight = Flight::start().await;
+    let pool = flight.db.pool();
+    let ttl = Duration::from_millis(800);
+    assert!(
+        db::leases::try_acquire(&pool, checkpoint::LEASE, "replica-a", ttl)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !db::leases::try_acquire(&pool, checkpoint::LEASE, "replica-b", ttl)
+            .await
+            .unwrap()
+    );
+    assert!(
+        db::leases::try_acquire(&pool, checkpoint::LEASE, "replica-a", ttl)
+            .await
+            .unwrap(),
+        "the holder renews"
+    );
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert!(
+        db::leases::try_acquire(&pool, checkpoint::LEASE, "replica-b", ttl)
+            .await
+            .unwrap(),
+        "b takes over once a is gone"
+    );
+    assert!(
+        !db::leases::try_acquire(&pool, checkpoint::LEASE, "replica-a", ttl)
+            .await
+            .unwrap()
+    );
+}

@@ -1,0 +1,238 @@
+//! Real parts for the runtime tests: a Postgres database per test (`store::testing`), the real
+//! flight backend and the real runtime app, each served on 127.0.0.1 with an OS-chosen port.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use actix_web::{App, HttpServer};
+use runtime_service::app::{self, Background};
+use runtime_service::auth::parse_api_key_hashes;
+use runtime_service::package::{self, LoadOptions, Package};
+use runtime_service::runtime::Runtime;
+use serde_json::{json, Value};
+use signing::secret::token_hash;
+use store::testing::TestDatabase;
+
+/// The bootstrap keys the tests use and the principals they stand for.
+pub const ANA_KEY: &str = "ana-bootstrap-key";
+pub const ANA: &str = "human:ana@example.com";
+pub const BOB_KEY: &str = "bob-bootstrap-key";
+pub const BOB: &str = "human:bob@example.com";
+
+/// The example flight service definition, as committed.
+pub fn flight_definition() -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/flight-service/service-definition.json");
+    serde_json::from_str(&std::fs::read_to_string(path).expect("example definition"))
+        .expect("example definition is JSON")
+}
+
+/// Serves the real flight backend with `api_key`; returns its base URL.
+pub fn spawn_flight_backend(api_key: &str) -> String {
+    let backend = flight_backend::Backend::new(Some(signing::Secret::new(api_key)));
+    let server =
+        HttpServer::new(move || App::new().configure(flight_backend::configure(backend.clone())))
+            .workers(1)
+            .bind(("127.0.0.1", 0))
+            .expect("bind flight backend");
+    let address = server.addrs()[0];
+    actix_web::rt::spawn(server.run());
+    format!("http://{address}")
+}
+
+/// Writes `secret` to a private temporary file and returns its path.
+pub fn secret_file(secret: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!(
+        "anip-test-secret-{}",
+        runtime_service::ids::random_hex(8)
+    ));
+    std::fs::write(&path, secret).expect("write secret file");
+    path
+}
+
+/// The example definition with its backend credential read from a file instead of the
+/// environment (tests must not share process-wide variables).
+pub fn with_credential_file(mut definition: Value, path: &std::path::Path) -> Value {
+    definition["integration_fronting"]["connections"][0]["credentials"] =
+        json!({"scheme": "header", "header": "X-Api-Key", "file": path});
+    definition
+}
+
+/// Loads `definition` as the runtime would, with the connection pointed at `backend_url`.
+pub fn load(definition: &Value, backend_url: &str) -> Package {
+    let options = LoadOptions {
+        service: None,
+        backend_urls: BTreeMap::from([("flight_backend".to_owned(), backend_url.to_owned())]),
+        validate_only: false,
+    };
+    package::load_definition(definition, &options).expect("package loads")
+}
+
+/// A served runtime.
+pub struct Served {
+    pub url: String,
+    pub runtime: Runtime,
+}
+
+/// Assembles and serves a runtime for `package` on `pool` (no background jobs: tests drive
+/// checkpoints and retention themselves).
+pub async fn serve(pool: store::Pool, package: Package) -> Served {
+    let keys = parse_api_key_hashes(&format!(
+        "{ANA}={},{BOB}={}",
+        token_hash(ANA_KEY),
+        token_hash(BOB_KEY)
+    ))
+    .expect("key hashes");
+    let background = Background {
+        holder: format!("test-{}", runtime_service::ids::random_hex(4)),
+        checkpoints: false,
+        retention_every: None,
+    };
+    let runtime = app::assemble(pool, package, keys, &background)
+        .await
+        .expect("assemble runtime");
+    let served = runtime.clone();
+    let server = HttpServer::new(move || App::new().configure(app::configure(served.clone())))
+        .workers(2)
+        .bind(("127.0.0.1", 0))
+        .expect("bind runtime");
+    let address = server.addrs()[0];
+    actix_web::rt::spawn(server.run());
+    Served {
+        url: format!("http://{address}"),
+        runtime,
+    }
+}
+
+/// A database, a flight backend and a runtime serving the example package.
+pub struct Flight {
+    pub db: TestDatabase,
+    pub served: Served,
+    pub http: reqwest::Client,
+}
+
+impl Flight {
+    /// Everything started fresh.
+    pub async fn start() -> Flight {
+        let db = store::testing::test_database(&runtime_service::MIGRATIONS).await;
+        let key = runtime_service::ids::random_hex(16);
+        let backend_url = spawn_flight_backend(&key);
+        let definition = with_credential_file(flight_definition(), &secret_file(&key));
+        let served = serve(db.pool(), load(&definition, &backend_url)).await;
+        Flight {
+            db,
+            served,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// The runtime URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.served.url)
+    }
+
+    /// `POST /anip/tokens` with `bearer`; returns status and body.
+    pub async fn token_request(&self, bearer: &str, body: Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(self.url("/anip/tokens"))
+            .bearer_auth(bearer)
+            .json(&body)
+            .send()
+            .await
+            .expect("tokens");
+        (
+            response.status().as_u16(),
+            response.json().await.expect("json"),
+        )
+    }
+
+    /// A root token for Ana; panics unless issued. Returns `(token_id, jwt)`.
+    pub async fn token(&self, body: Value) -> (String, String) {
+        let (status, issued) = self.token_request(ANA_KEY, body).await;
+        assert_eq!(status, 200, "{issued}");
+        (
+            issued["token_id"].as_str().expect("token_id").to_owned(),
+            issued["token"].as_str().expect("token").to_owned(),
+        )
+    }
+
+    /// `POST /anip/invoke/{capability}`; returns status and body.
+    pub async fn invoke(&self, jwt: &str, capability: &str, body: Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(self.url(&format!("/anip/invoke/{capability}")))
+            .bearer_auth(jwt)
+            .json(&body)
+            .send()
+            .await
+            .expect("invoke");
+        (
+            response.status().as_u16(),
+            response.json().await.expect("json"),
+        )
+    }
+
+    /// `POST` with a bearer and no body, e.g. permissions and audit.
+    pub async fn post(&self, jwt: &str, path: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(jwt)
+            .send()
+            .await
+            .expect("post");
+        (
+            response.status().as_u16(),
+            response.json().await.expect("json"),
+        )
+    }
+
+    /// `GET` a JSON resource.
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self.http.get(self.url(path)).send().await.expect("get");
+        (
+            response.status().as_u16(),
+            response.json().await.expect("json"),
+        )
+    }
+
+    /// A fresh quote for AA100 on 2026-03-10 from a real search.
+    pub async fn quote(&self) -> Value {
+        let (_, jwt) = self
+            .token(json!({"scope": ["travel.search"], "capability": "search_flights"}))
+            .await;
+        let (status, body) = self.invoke(&jwt, "search_flights", json!({"parameters": {"origin": "SEA", "destination": "SFO", "date": "2026-03-10"}})).await;
+        assert_eq!(status, 200, "{body}");
+        body["result"]["flights"][0]["quote"].clone()
+    }
+}
+
+/// Asserts the failure invariants: type, detail, resolution with a canonical recovery class,
+/// retry, and terminal ⇒ no retry. Returns the failure type.
+pub fn failure_type(body: &Value) -> String {
+    assert_eq!(body["success"], false, "{body}");
+    let failure = &body["failure"];
+    for key in ["type", "detail", "resolution", "retry"] {
+        assert!(failure.get(key).is_some(), "failure lacks {key}: {body}");
+    }
+    let class = failure["resolution"]["recovery_class"]
+        .as_str()
+        .expect("recovery_class");
+    assert!(
+        [
+            "retry_now",
+            "wait_then_retry",
+            "refresh_then_retry",
+            "redelegation_then_retry",
+            "revalidate_then_retry",
+            "terminal"
+        ]
+        .contains(&class),
+        "{class}"
+    );
+    if class == "terminal" {
+        assert_eq!(failure["retry"], false, "{body}");
+    }
+    failure["type"].as_str().expect("type").to_owned()
+}

@@ -1,0 +1,388 @@
+//! `cargo xtask bench registry`: the Registry under load, beside nginx serving the same bytes.
+//!
+//! 1. A release `anip-registry` against a fresh private Postgres.
+//! 2. Publish latency: packages of about 270 KB, published one after another.
+//! 3. Download throughput with wrk, and nginx serving the identical bytes from a file: the
+//!    static-file ceiling on this machine, measured in the same run.
+//! 4. List and search with 100,000 packages in the database.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use serde_json::{json, Value};
+
+use super::load::{Load, LoadResult, StaticServer};
+use crate::local::{cargo, run as run_command, terminate, workspace_root};
+
+#[derive(clap::Args)]
+pub struct RegistryBenchArgs {
+    /// Seconds per wrk run.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// wrk connections.
+    #[arg(long, default_value_t = 32)]
+    connections: u32,
+    /// Packages published for the publish-latency figures.
+    #[arg(long, default_value_t = 200)]
+    publishes: usize,
+    /// Packages seeded for the list and search figures.
+    #[arg(long, default_value_t = 100_000)]
+    catalogue: u32,
+    /// Use the release binary already built.
+    #[arg(long)]
+    no_build: bool,
+}
+
+const PUBLISH_TOKEN: &str = "bench-publish-token-0123456789abcdef";
+const ADMIN_TOKEN: &str = "bench-admin-token-0123456789abcdef";
+
+pub fn run(args: RegistryBenchArgs) -> anyhow::Result<()> {
+    let root = workspace_root();
+    if !args.no_build {
+        eprintln!("== cargo build --release -p registry-api");
+        run_command(cargo().args(["build", "--release", "-p", "registry-api"]))?;
+    }
+    let bench_dir = root.join("target/bench/registry");
+    let _ = fs::remove_dir_all(&bench_dir);
+    fs::create_dir_all(&bench_dir)?;
+
+    let pg = store::LocalPostgres::start(&bench_dir.join("pg"), None)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(pg.ensure_database("bench_registry"))?;
+    let db_url = pg.url("bench_registry");
+
+    let port = free_port()?;
+    let base = format!("http://127.0.0.1:{port}/registry-api/v1");
+    let mut registry = start_registry(&root, &bench_dir, &db_url, port)?;
+    let outcome = rt.block_on(measure(&args, &base, &db_url, &bench_dir));
+    terminate(&mut registry, "anip-registry", Duration::from_secs(30));
+    pg.stop()?;
+    let report = outcome?;
+    println!("{report}");
+    fs::write(bench_dir.join("report.txt"), &report)?;
+    eprintln!(
+        "(report also in {})",
+        bench_dir.join("report.txt").display()
+    );
+    Ok(())
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn start_registry(root: &Path, dir: &Path, db_url: &str, port: u16) -> anyhow::Result<Child> {
+    let binary = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+        .join("release/anip-registry");
+    let log = fs::File::create(dir.join("registry.log"))?;
+    let mut child = Command::new(&binary)
+        .env("ANIP_REGISTRY_DATABASE_URL", db_url)
+        .env("ANIP_REGISTRY_ADDR", format!("127.0.0.1:{port}"))
+        .env("ANIP_REGISTRY_MODE", "dev")
+        .env("ANIP_REGISTRY_KEY_ID", "bench-key")
+        .env(
+            "ANIP_REGISTRY_ED25519_PRIVATE_KEY",
+            "YmVuY2gtc2VlZC10aGlydHktdHdvLWJ5dGVzLWxvbmc=",
+        )
+        .env("ANIP_REGISTRY_PUBLISH_TOKEN", PUBLISH_TOKEN)
+        .env("ANIP_REGISTRY_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("ANIP_REGISTRY_PUBLISHER_ID", "bench")
+        .env("ANIP_REGISTRY_PUBLISHER_TYPE", "organization")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .with_context(|| format!("could not start {}", binary.display()))?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.try_wait()? {
+            bail!(
+                "anip-registry exited ({status}); see {}/registry.log",
+                dir.display()
+            );
+        }
+        if crate::up::http_status(&format!("http://127.0.0.1:{port}/registry-api/v1/readyz"))
+            .unwrap_or(0)
+            == 200
+        {
+            return Ok(child);
+        }
+        anyhow::ensure!(Instant::now() < deadline, "anip-registry not ready in 60 s");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+async fn measure(
+    args: &RegistryBenchArgs,
+    base: &str,
+    db_url: &str,
+    dir: &Path,
+) -> anyhow::Result<String> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let mut lines = vec![format!(
+        "Registry benchmark ({} cores, wrk -t2 -c{} -d{}s, loopback, release build)",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        args.connections,
+        args.seconds
+    )];
+
+    // Publish latency, one after another, with a 270 KB package.
+    let mut latencies = Vec::with_capacity(args.publishes);
+    let mut size_270 = 0;
+    for i in 0..args.publishes {
+        let body = publish_request(&format!("bench-large-{i}"), "1.0.0", 270 * 1024);
+        let bytes = serde_json::to_vec(&body)?;
+        size_270 = bytes.len();
+        let started = Instant::now();
+        let resp = http
+            .post(format!("{base}/publications"))
+            .bearer_auth(PUBLISH_TOKEN)
+            .header("content-type", "application/json")
+            .body(bytes)
+            .send()
+            .await?;
+        let status = resp.status();
+        let _ = resp.bytes().await?;
+        latencies.push(started.elapsed());
+        if status != 201 {
+            bail!("publish {i} answered {status}");
+        }
+    }
+    latencies.sort();
+    lines.push(format!(
+        "{:<44} {:>10} publishes   p50 {:>7.2} ms   p99 {:>7.2} ms   ({} bytes each)",
+        "publish 270 KB package (sequential)",
+        latencies.len(),
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.99),
+        size_270
+    ));
+
+    // Download of a 60 KB package, and nginx serving the same bytes.
+    let body = publish_request("bench-download", "1.0.0", 60 * 1024);
+    let resp = http
+        .post(format!("{base}/publications"))
+        .bearer_auth(PUBLISH_TOKEN)
+        .json(&body)
+        .send()
+        .await?;
+    anyhow::ensure!(
+        resp.status() == 201,
+        "publish for download: {}",
+        resp.status()
+    );
+    let download_path = format!("{base}/packages/bench-download/1.0.0/download");
+    let served = http.get(&download_path).send().await?.bytes().await?;
+    let static_root = dir.join("static");
+    fs::create_dir_all(&static_root)?;
+    fs::write(static_root.join("package.json"), &served)?;
+    let load = Load {
+        threads: 2,
+        connections: args.connections,
+        duration: Duration::from_secs(args.seconds),
+    };
+    let nginx_port = free_port()?;
+    let nginx = StaticServer::start(&dir.join("nginx"), &static_root, nginx_port)?;
+    let ceiling = load.run(
+        &format!("nginx static file ({} bytes)", served.len()),
+        &format!("http://127.0.0.1:{nginx_port}/package.json"),
+        &[],
+    )?;
+    drop(nginx);
+    let download = load.run(
+        &format!("registry download ({} bytes)", served.len()),
+        &download_path,
+        &[],
+    )?;
+    let revalidate = {
+        let etag = http
+            .get(&download_path)
+            .send()
+            .await?
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .context("download has no ETag")?;
+        load.run(
+            "registry download, If-None-Match (304)",
+            &download_path,
+            &[&format!("If-None-Match: {etag}")],
+        )?
+    };
+    lines.push(ceiling.to_string());
+    lines.push(download.to_string());
+    lines.push(revalidate.to_string());
+    lines.push(format!(
+        "{:<44} {:>9.0}%",
+        "download / static-file ceiling",
+        100.0 * download.requests_per_sec / ceiling.requests_per_sec
+    ));
+
+    // List and search with a large catalogue.
+    seed_catalogue(db_url, args.catalogue).await?;
+    let list = load.run(
+        &format!("list (first page of 50, {} packages)", args.catalogue),
+        &format!("{base}/publications"),
+        &[],
+    )?;
+    let list_deep = load.run(
+        "list (limit 20, offset 2000)",
+        &format!("{base}/publications?limit=20&offset=2000"),
+        &[],
+    )?;
+    let search = load.run(
+        "search q=pkg-4242",
+        &format!("{base}/publications?q=pkg-4242"),
+        &[],
+    )?;
+    let prefix = load.run(
+        "search q=zz (prefix, no match)",
+        &format!("{base}/publications?q=zz"),
+        &[],
+    )?;
+    for r in [&list, &list_deep, &search, &prefix] {
+        lines.push(r.to_string());
+    }
+    check_errors(&[&download, &revalidate, &list, &list_deep, &search, &prefix])?;
+    Ok(lines.join("\n"))
+}
+
+fn check_errors(results: &[&LoadResult]) -> anyhow::Result<()> {
+    for r in results {
+        // 304s count as non-2xx in wrk's report; only the revalidation run expects them.
+        if r.non_2xx > 0 && !r.label.contains("304") {
+            bail!("{}: {} non-2xx responses", r.label, r.non_2xx);
+        }
+    }
+    Ok(())
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)].as_secs_f64() * 1000.0
+}
+
+/// Inserts `count` packages straight into the Registry's tables, as the scale test in
+/// `crates/registry-api/tests/scale.rs` does: publishing 100,000 packages through the API would
+/// measure the publish path, not listing.
+async fn seed_catalogue(db_url: &str, count: u32) -> anyhow::Result<()> {
+    let (client, connection) = tokio_postgres::connect(db_url, tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!(
+            "INSERT INTO registry_packages (package_id, package_version, project_ref, product_revision_ref, \
+             developer_revision_ref, contract_signature, schema_version, publisher_id, publisher_type, \
+             manifest_digest, definition_digest, lock_digest, name, search_text, published_at, published_at_ts, \
+             manifest, service_definition, recommended_lock, record_json, record_etag, download_count) \
+             SELECT 'pkg-' || i, '1.0.0', 'p', 'r', 'd', 'c', 'anip-service-definition/v1', 'bench', 'organization', \
+             'sha256:m', 'sha256:d', 'sha256:l', 'Package ' || i, 'pkg-' || i || ' package ' || i || ' bench', \
+             '2026-01-01T00:00:00Z', now() - (i || ' seconds')::interval, '{{}}', '{{}}', '{{}}', '\\x7b7d0a', 'e', i % 1000 \
+             FROM generate_series(1, {count}) AS i; \
+             UPDATE registry_counters SET value = value + {count} WHERE name = 'listed_packages'; \
+             ANALYZE registry_packages;"
+        ))
+        .await?;
+    Ok(())
+}
+
+/// A valid publish request whose JSON is about `target_bytes` long: the service definition
+/// carries rationale text, as real definitions do (the fixtures range from 60 KB to 270 KB).
+pub fn publish_request(package_id: &str, version: &str, target_bytes: usize) -> Value {
+    let mut body = json!({
+        "package_id": package_id,
+        "package_version": version,
+        "project_ref": "bench-project",
+        "product_revision_ref": "product-r1",
+        "developer_revision_ref": "developer-r1",
+        "contract_signature": "sha256:bench-signature",
+        "schema_version": "anip-service-definition/v1",
+        "lineage": {
+            "project_ref": "bench-project",
+            "product_revision": {"ref": "product-r1", "artifact_id": "product-r1", "revision_number": 1},
+            "developer_revision": {
+                "ref": "developer-r1", "artifact_id": "developer-r1", "revision_number": 1,
+                "contract_signature": "sha256:bench-signature"
+            }
+        },
+        "manifest": {
+            "name": "Benchmark package",
+            "anip_spec_version": "anip/0.24",
+            "agent_consumption_readiness": {
+                "artifact_type": "agent_consumption_readiness",
+                "status": "ready",
+                "score": 100.0,
+                "summary": {"blockers": 0, "warnings": 0, "info": 0, "probes": 1, "required_app_glue": 0},
+                "findings": [],
+                "probes": [{"id": "probe-1", "expected_outcome": "success"}],
+                "required_app_glue": []
+            },
+            "agent_consumability": {
+                "artifact_type": "agent_consumability_metadata",
+                "schema_version": "anip-agent-consumability/v0",
+                "capabilities": {
+                    "bench.search": {
+                        "intent": {"category": "bench.search", "summary": "Search benchmark records."},
+                        "business_effects": {"produces": ["data.read"], "does_not_produce": ["system.mutation"]}
+                    }
+                }
+            }
+        },
+        "service_definition": {
+            "artifact_type": "anip_service_definition",
+            "contract_schema_version": "anip-service-definition/v1",
+            "compiled_contract_identity": {"signature": "sha256:bench-contract", "signature_algorithm": "sha256"},
+            "identity": {
+                "system_name": "Benchmark", "domain_name": "bench",
+                "delivery_model": "standalone_service", "architecture_shape": "single_service"
+            },
+            "service_topology_bindings": [{
+                "id": "svc-bench", "service_id": "bench-service", "service_name": "Benchmark",
+                "source_role": "data_access", "source_capabilities": ["bench.search"],
+                "formalized_capability_ids": ["bench.search"], "owned_concept_ids": ["bench_record"]
+            }],
+            "capability_formalizations": [{
+                "id": "cap-bench-search", "source_kind": "data_access", "service_id": "bench-service",
+                "capability_id": "bench.search", "kind": "atomic", "title": "Search Benchmark Records",
+                "summary": "Search benchmark records.", "intent_type": "read_only", "operation_type": "query",
+                "side_effect_level": "none", "backend_operation": "searchBenchRecords",
+                "path_template": "/bench/search", "output_shape": "bench_search_result",
+                "inputs": [{"input_name": "query", "input_type": "string", "required": true, "summary": "Search query."}]
+            }],
+            "rationale": []
+        },
+        "recommended_lock": {"build_pack": {"name": "anip-build-pack"}},
+        "readme": "A package generated by `cargo xtask bench registry`.",
+        "source_links": [{"title": "Source", "url": "https://example.com/bench"}]
+    });
+    let paragraph =
+        "The service keeps every booking decision auditable: the agent states its purpose, \
+                     the runtime checks scope and budget, and the backend records the outcome. ";
+    let mut size = serde_json::to_vec(&body).map_or(0, |b| b.len());
+    let mut n = 0;
+    while size < target_bytes {
+        let entry = json!({"id": format!("rationale-{n}"), "text": paragraph.repeat(4)});
+        size += entry.to_string().len() + 1;
+        if let Some(list) = body["service_definition"]["rationale"].as_array_mut() {
+            list.push(entry);
+        }
+        n += 1;
+    }
+    body
+}
