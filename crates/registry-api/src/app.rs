@@ -13,6 +13,7 @@ use signing::{KeySet, Secret};
 
 use crate::auth::FirstParty;
 use crate::config::{Config, Mode};
+use crate::download_cache::DownloadCache;
 use crate::downloads::DownloadCounter;
 use crate::store::Store;
 use crate::MIGRATIONS;
@@ -27,6 +28,8 @@ pub struct AppState {
     /// `https://registry.example.com` (no trailing slash), if configured.
     pub public_base_url: Option<String>,
     pub downloads: Arc<DownloadCounter>,
+    /// Package downloads kept in memory; lifecycle changes evict them in every replica.
+    pub download_cache: Arc<DownloadCache>,
 }
 
 impl AppState {
@@ -66,6 +69,16 @@ pub async fn build_state(config: &Config, pool: store::Pool) -> Result<AppState,
         )
         .await?;
     crate::metrics::register();
+    let download_cache = Arc::new(DownloadCache::new(
+        DOWNLOAD_CACHE_TTL,
+        config.download_cache_mb.saturating_mul(1024 * 1024),
+    ));
+    if config.download_cache_mb > 0 {
+        tokio::spawn(crate::download_cache::listen_for_lifecycle_changes(
+            config.database_url.expose().to_owned(),
+            Arc::clone(&download_cache),
+        ));
+    }
     Ok(AppState {
         store,
         keys: Arc::new(keys),
@@ -78,8 +91,13 @@ pub async fn build_state(config: &Config, pool: store::Pool) -> Result<AppState,
         admin_token: config.admin_token().cloned(),
         public_base_url: config.public_base_url()?,
         downloads: DownloadCounter::new(),
+        download_cache,
     })
 }
+
+/// How long a cached download's lifecycle is trusted without a notification (the bound on
+/// staleness when a NOTIFY is missed).
+pub const DOWNLOAD_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Largest `POST publications` body (upstream: 5 MiB).
 pub const PUBLISH_BODY_LIMIT: usize = crate::validate::MAX_PUBLISH_REQUEST_BYTES;
@@ -101,7 +119,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &web::Data<AppState>) {
     // Bodies are read by `http::read_body` with a limit per route (413 JSON past it) and parsed
     // strictly by `http::parse_json` (400 JSON), so no extractor-level JSON config is needed.
     cfg.app_data(state.clone())
-        .configure(crate::routes::configure);
+        .configure(crate::routes::configure)
+        .configure(crate::ui::configure);
 }
 
 /// The complete application for one worker.

@@ -139,6 +139,10 @@ pub struct Config {
     /// Maximum database connections of this process.
     #[arg(long, env = "ANIP_REGISTRY_DB_POOL_SIZE", default_value_t = 16)]
     pub db_pool_size: usize,
+
+    /// Memory for cached package downloads, in MiB (0 turns the cache off).
+    #[arg(long, env = "ANIP_REGISTRY_DOWNLOAD_CACHE_MB", default_value_t = 256)]
+    pub download_cache_mb: usize,
 }
 
 /// A configuration problem, naming the variable at fault.

@@ -9,6 +9,7 @@
 //! - [`auth`]: tokens, publishers, ownership decisions.
 //! - [`app`] and `routes`: the HTTP layer (thin handlers), [`downloads`]: batched download
 //!   counts.
+//! - `ui`: the browse UI, server-rendered HTML under `/registry`.
 //!
 //! Architecture invariants: published content, digests, receipts and lineages never change after
 //! the insert that created them; signing never happens inside a database transaction; a
@@ -18,6 +19,7 @@ pub mod app;
 pub mod auth;
 pub mod bundle;
 pub mod config;
+pub mod download_cache;
 pub mod downloads;
 pub mod error;
 mod http;
@@ -31,6 +33,7 @@ mod routes;
 pub mod seed;
 pub mod store;
 pub mod templates;
+mod ui;
 pub mod validate;
 
 mod embedded {

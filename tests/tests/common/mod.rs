@@ -122,8 +122,10 @@ impl Service {
                     );
             }
             Service::Studio => {
+                // Seeding the built-in showcase writes tables: it must wait for the schema.
                 cmd.env("STUDIO_BIND", "127.0.0.1")
-                    .env("STUDIO_API_PORT", port.to_string());
+                    .env("STUDIO_API_PORT", port.to_string())
+                    .env("STUDIO_SEED_SHOWCASES", "1");
             }
             Service::Runtime => {
                 cmd.env("ANIP_RUNTIME_BIND", "127.0.0.1")

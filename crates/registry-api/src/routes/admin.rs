@@ -80,6 +80,10 @@ pub async fn update_lifecycle(
         }
         Some(Ok(row)) => row,
     };
+    // Other replicas learn of it through NOTIFY; this one forgets it before answering.
+    state
+        .download_cache
+        .evict(package_id.as_str(), version.as_str());
     tracing::info!(
         event = "registry_lifecycle_updated",
         package_id = %package_id,

@@ -327,6 +327,30 @@ fn lifecycle_header(status: &str) -> (&'static str, HeaderValue) {
 }
 
 /// `GET packages/{id}/{v}/download`.
+/// The download row from the in-process cache, or from one query that fills it.
+async fn cached_download(
+    state: &AppState,
+    package_id: &str,
+    version: &str,
+) -> Result<std::sync::Arc<crate::download_cache::CachedDownload>, ApiError> {
+    if let Some(hit) = state.download_cache.get(package_id, version) {
+        return Ok(hit);
+    }
+    // Ask for the body whatever the client holds: the cached entry serves every later client.
+    let row = state
+        .store
+        .download_row(package_id, version, &[], true)
+        .await?
+        .ok_or(ApiError::NotFound("package version not found"))?;
+    Ok(state.download_cache.insert(
+        package_id,
+        version,
+        row.body.map(web::Bytes::from),
+        row.etag,
+        row.lifecycle,
+    ))
+}
+
 pub async fn download(
     req: HttpRequest,
     path: web::Path<(String, String)>,
@@ -335,19 +359,7 @@ pub async fn download(
     let (package_id, version) = parse_path(&path)?;
     let allow_yanked = allow_yanked(&req);
     let conditional = h::if_none_match(&req);
-    let candidates = conditional
-        .map(record::plain_etag_candidates)
-        .unwrap_or_default();
-    let row = state
-        .store
-        .download_row(
-            package_id.as_str(),
-            version.as_str(),
-            &candidates,
-            allow_yanked,
-        )
-        .await?
-        .ok_or(ApiError::NotFound("package version not found"))?;
+    let row = cached_download(&state, package_id.as_str(), version.as_str()).await?;
     lifecycle_blocks(&row.lifecycle, allow_yanked)?;
 
     state
@@ -377,10 +389,11 @@ pub async fn download(
     }
     let stored = row
         .body
+        .clone()
         .ok_or_else(|| ApiError::Internal("download body missing".into()))?;
-    let body = match &lifecycle_value {
+    let body: web::Bytes = match &lifecycle_value {
         None => stored,
-        Some(lifecycle) => splice(&stored, &[("lifecycle", lifecycle)]),
+        Some(lifecycle) => splice(&stored, &[("lifecycle", lifecycle)]).into(),
     };
     let filename = format!(
         "{}-{}.anip-package.json",

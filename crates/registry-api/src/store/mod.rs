@@ -9,6 +9,7 @@
 //! leaves nothing behind. The HTTP layer additionally runs writes on a spawned task
 //! ([`Store::detached`]) so a client disconnecting mid-publish cannot cancel a commit half way.
 
+mod browse;
 mod packages;
 pub mod publishers;
 mod templates;
@@ -19,6 +20,7 @@ use deadpool_postgres::{Object, Pool};
 use serde_json::Value;
 use tokio_postgres::error::SqlState;
 
+pub use browse::{PackageVersionRow, TemplateVersionRow};
 pub use packages::{DownloadRow, InsertOutcome, ListQuery, LockRow, NewPackage, RecordRow};
 pub use publishers::{
     AdminQuery, NamespaceRow, NewToken, OwnerRow, PublisherStatusChange, TokenRow,

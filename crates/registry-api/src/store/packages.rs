@@ -587,6 +587,15 @@ impl Store {
             )
             .await?;
         }
+        // Every replica's download cache drops this version when the transaction commits.
+        tx.execute(
+            "SELECT pg_notify($1, $2)",
+            &[
+                &crate::download_cache::LIFECYCLE_CHANNEL,
+                &format!("{package_id}@{version}"),
+            ],
+        )
+        .await?;
         audit(
             &tx,
             &actor,

@@ -1,0 +1,691 @@
+//! Studio-local publications: an immutable record of a package with its digests and a local
+//! receipt (a digest, not a signature: Studio holds no signing key), verifiable and
+//! downloadable as an `anip-package-bundle/v1`.
+//!
+//! Digests and the package execution signature come from `signing::digest`, the platform's one
+//! implementation of upstream's canonical digests.
+
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use signing::digest::{digest_value, package_execution_signature, ExecutionSignatureInput};
+use utoipa::ToSchema;
+
+use super::{field, first_object, package};
+use crate::ids::{PackageId, PackageVersion};
+use crate::store::publications::LocalPublicationRow;
+
+/// The authority of local records.
+pub const AUTHORITY: &str = "local-studio";
+
+/// One verification check.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Check {
+    /// Machine name, e.g. `manifest_digest_matches`.
+    pub name: String,
+    /// `pass` or `fail`.
+    pub status: String,
+    /// What was compared.
+    pub detail: String,
+}
+
+fn check(name: &str, passed: bool, detail: String) -> Check {
+    Check {
+        name: name.to_owned(),
+        status: if passed { "pass" } else { "fail" }.to_owned(),
+        detail,
+    }
+}
+
+fn member<'a>(value: &'a Value, key: &str) -> &'a Value {
+    static NULL: Value = Value::Null;
+    value.get(key).unwrap_or(&NULL)
+}
+
+fn capability_ids_of_definition(definition: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = super::contract::capability_ids(definition);
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+fn capability_ids_of_consumability(consumability: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = consumability
+        .get("capabilities")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.keys()
+                .map(|k| k.trim().to_owned())
+                .filter(|k| !k.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort();
+    ids
+}
+
+fn number(value: Option<&Value>) -> f64 {
+    match value {
+        Some(Value::Number(n)) => n.as_f64().unwrap_or(0.0),
+        Some(Value::Bool(b)) => f64::from(u8::from(*b)),
+        Some(Value::String(s)) => s.trim().parse().unwrap_or(0.0),
+        _ => 0.0,
+    }
+}
+
+fn lineage_map(lineage: &Value) -> Option<&Map<String, Value>> {
+    lineage.as_object().filter(|m| !m.is_empty())
+}
+
+/// The package execution signature over a manifest, definition, lock, materials and lineage.
+pub fn execution_signature(
+    manifest: &Value,
+    definition: &Value,
+    lock: &Value,
+    materials: &[Value],
+    lineage: &Value,
+) -> String {
+    package_execution_signature(&ExecutionSignatureInput {
+        service_definition: definition,
+        manifest,
+        recommended_lock: lock,
+        implementation_materials: materials,
+        lineage: lineage_map(lineage),
+    })
+}
+
+/// The checks an executable package must pass (upstream's `_execution_metadata_checks`).
+pub fn execution_checks(
+    manifest: &Value,
+    definition: &Value,
+    lock: &Value,
+    materials: &[Value],
+    lineage: &Value,
+) -> Vec<Check> {
+    let consumability = first_object([
+        manifest.get("agent_consumability"),
+        lock.get("agent_consumability"),
+    ])
+    .cloned()
+    .unwrap_or_else(|| json!({}));
+    let readiness = first_object([
+        manifest.get("agent_consumption_readiness"),
+        lock.get("agent_consumption_readiness"),
+    ])
+    .cloned()
+    .unwrap_or_else(|| json!({}));
+    let definition_ids = capability_ids_of_definition(definition);
+    let consumability_ids = capability_ids_of_consumability(&consumability);
+    let summary = member(&readiness, "summary");
+    let observed = [
+        field(manifest, "package_execution_signature"),
+        field(lock, "package_execution_signature"),
+    ]
+    .into_iter()
+    .find(|s| !s.is_empty())
+    .unwrap_or_default();
+    let computed = execution_signature(manifest, definition, lock, materials, lineage);
+    vec![
+        check(
+            "agent_consumability_present",
+            consumability.as_object().is_some_and(|m| !m.is_empty()),
+            "agent_consumability metadata is required for executable packages".into(),
+        ),
+        check(
+            "agent_consumability_schema_present",
+            !field(&consumability, "schema_version").is_empty(),
+            format!("schema_version={}", field(&consumability, "schema_version")),
+        ),
+        check(
+            "agent_consumability_capabilities_match_definition",
+            !definition_ids.is_empty() && definition_ids == consumability_ids,
+            format!("definition={definition_ids:?} consumability={consumability_ids:?}"),
+        ),
+        check(
+            "agent_consumption_readiness_ready",
+            field(&readiness, "status").to_lowercase() == "ready",
+            format!("status={}", field(&readiness, "status")),
+        ),
+        check(
+            "agent_consumption_readiness_has_no_blockers",
+            number(summary.get("blockers")) == 0.0,
+            format!(
+                "blockers={}",
+                summary.get("blockers").cloned().unwrap_or(Value::Null)
+            ),
+        ),
+        check(
+            "agent_consumption_readiness_has_no_warnings",
+            number(summary.get("warnings")) == 0.0,
+            format!(
+                "warnings={}",
+                summary.get("warnings").cloned().unwrap_or(Value::Null)
+            ),
+        ),
+        check(
+            "package_execution_signature_present",
+            !observed.is_empty(),
+            format!("signature={observed}"),
+        ),
+        check(
+            "package_execution_signature_matches",
+            observed == computed,
+            format!("stored={observed} computed={computed}"),
+        ),
+    ]
+}
+
+fn required(request: &Value, key: &str) -> Result<String, String> {
+    let value = field(request, key);
+    if value.is_empty() {
+        Err(format!("{key} is required"))
+    } else {
+        Ok(value)
+    }
+}
+
+/// Makes a publication id safe as a record id (only letters, digits and `. _ : @ -`).
+fn publication_id(project_id: &str, package_id: &str, version: &str) -> String {
+    format!("local-publication-{project_id}-{package_id}-{version}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._:@-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+/// Builds the immutable record from a publish request (already through the publication
+/// guard). `Err` is a plain-English 422.
+pub fn build(
+    project_id: &str,
+    request: &Value,
+    published_at: &str,
+) -> Result<LocalPublicationRow, String> {
+    let package_id = required(request, "package_id")?;
+    let package_version = required(request, "package_version")?;
+    PackageId::parse(package_id.as_str()).map_err(|e| e.to_string())?;
+    PackageVersion::parse(package_version.as_str()).map_err(|e| e.to_string())?;
+    let project_ref = required(request, "project_ref")?;
+    let product_revision_ref = required(request, "product_revision_ref")?;
+    let developer_revision_ref = required(request, "developer_revision_ref")?;
+    let contract_signature = required(request, "contract_signature")?;
+    let schema_version = match field(request, "schema_version") {
+        s if s.is_empty() => super::contract::SCHEMA_VERSION.to_owned(),
+        s => s,
+    };
+    if schema_version != super::contract::SCHEMA_VERSION {
+        return Err(format!(
+            "schema_version must be {}",
+            super::contract::SCHEMA_VERSION
+        ));
+    }
+    let mut manifest = request
+        .get("manifest")
+        .filter(|m| m.is_object())
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    let definition = request
+        .get("service_definition")
+        .filter(|m| m.is_object())
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    let mut lock = request
+        .get("recommended_lock")
+        .filter(|m| m.is_object())
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    if field(&manifest, "anip_spec_version") != package::ANIP_SPEC_VERSION {
+        return Err(format!(
+            "manifest anip_spec_version must be {}",
+            package::ANIP_SPEC_VERSION
+        ));
+    }
+    lock["anip_spec_version"] = json!(package::ANIP_SPEC_VERSION);
+
+    let readme = [field(request, "readme"), field(&manifest, "readme")]
+        .into_iter()
+        .find(|s| !s.is_empty())
+        .unwrap_or_default();
+    let source_links = [request.get("source_links"), manifest.get("source_links")]
+        .into_iter()
+        .flatten()
+        .find(|v| v.as_array().is_some_and(|a| !a.is_empty()))
+        .cloned()
+        .unwrap_or_else(|| json!([]));
+    let requested_materials = request
+        .get("implementation_materials")
+        .and_then(Value::as_array)
+        .filter(|a| !a.is_empty())
+        .cloned()
+        .or_else(|| {
+            manifest
+                .pointer("/implementation_material/custom_code_bundles")
+                .and_then(Value::as_array)
+                .cloned()
+        })
+        .unwrap_or_default();
+    let materials = package::normalize_materials(&requested_materials);
+    if !readme.is_empty() {
+        manifest["readme"] = json!(readme);
+    }
+    if source_links.as_array().is_some_and(|a| !a.is_empty()) {
+        manifest["source_links"] = source_links.clone();
+    }
+    if !materials.is_empty() {
+        manifest["implementation_material"] = json!({"custom_code_bundles": materials});
+    }
+    let lineage = first_object([
+        request.get("lineage"),
+        manifest.get("lineage"),
+        lock.get("lineage"),
+    ])
+    .cloned()
+    .unwrap_or_else(|| json!({}));
+
+    if let Some(failure) = execution_checks(&manifest, &definition, &lock, &materials, &lineage)
+        .into_iter()
+        .find(|c| c.status != "pass" && !c.name.starts_with("package_execution_signature_"))
+    {
+        return Err(format!("{}: {}", failure.name, failure.detail));
+    }
+    let execution = execution_signature(&manifest, &definition, &lock, &materials, &lineage);
+    manifest["package_execution_signature"] = json!(execution);
+    lock["package_execution_signature"] = json!(execution);
+    let manifest_digest = digest_value(&manifest);
+    let definition_digest = digest_value(&definition);
+    let lock_digest = digest_value(&lock);
+
+    let package_record = json!({
+        "package_id": package_id,
+        "package_version": package_version,
+        "project_ref": project_ref,
+        "product_revision_ref": product_revision_ref,
+        "developer_revision_ref": developer_revision_ref,
+        "contract_signature": contract_signature,
+        "lineage": lineage,
+        "schema_version": schema_version,
+        "manifest_digest": manifest_digest,
+        "definition_digest": definition_digest,
+        "lock_digest": lock_digest,
+        "package_execution_signature": execution,
+        "published_at": published_at,
+        "authority": AUTHORITY,
+        "manifest": manifest,
+        "service_definition": definition,
+        "recommended_lock": lock,
+        "readme": readme,
+        "source_links": source_links,
+        "implementation_materials": materials,
+    });
+    let mut receipt_payload = json!({
+        "authority": AUTHORITY,
+        "package_id": package_id,
+        "package_version": package_version,
+        "contract_signature": contract_signature,
+        "definition_digest": definition_digest,
+        "manifest_digest": manifest_digest,
+        "lock_digest": lock_digest,
+        "package_execution_signature": execution,
+        "issued_at": published_at,
+    });
+    if lineage_map(&lineage).is_some() {
+        receipt_payload["lineage"] = lineage.clone();
+    }
+    let receipt = json!({
+        "receipt_id": digest_value(&json!({
+            "authority": AUTHORITY, "package_id": package_id,
+            "package_version": package_version, "issued_at": published_at,
+        })),
+        "package_id": package_id,
+        "package_version": package_version,
+        "registry_signature": digest_value(&receipt_payload),
+        "issued_at": published_at,
+        "authority": AUTHORITY,
+    });
+    Ok(LocalPublicationRow {
+        id: publication_id(project_id, &package_id, &package_version),
+        project_id: project_id.to_owned(),
+        package_id,
+        package_version,
+        project_ref,
+        product_revision_ref,
+        developer_revision_ref,
+        contract_signature,
+        schema_version,
+        manifest_digest,
+        definition_digest,
+        package_record,
+        receipt,
+        authority: AUTHORITY.to_owned(),
+        published_at: None,
+        created_at: None,
+    })
+}
+
+/// The result of verifying a local publication.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Verification {
+    /// `ok` when every check passes, else `failed`.
+    pub status: String,
+    /// `verified` or `failed`.
+    pub receipt_status: String,
+    /// Package id.
+    pub package_id: String,
+    /// Package version.
+    pub package_version: String,
+    /// Recomputed definition digest.
+    pub definition_digest: String,
+    /// Recomputed manifest digest.
+    pub manifest_digest: String,
+    /// Recomputed lock digest.
+    pub lock_digest: String,
+    /// The recorded receipt signature.
+    pub receipt_signature: String,
+    /// The recomputed receipt signature.
+    pub computed_receipt_signature: String,
+    /// Every check.
+    pub checks: Vec<Check>,
+}
+
+/// Recomputes every digest of a stored local publication and compares (upstream's
+/// `_verify_local_publication`).
+pub fn verify(row: &LocalPublicationRow) -> Verification {
+    let record = &row.package_record;
+    let receipt = &row.receipt;
+    let manifest = member(record, "manifest");
+    let definition = member(record, "service_definition");
+    let lock = member(record, "recommended_lock");
+    let materials = package::normalize_materials(
+        record
+            .get("implementation_materials")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]),
+    );
+    let authority = row.authority.clone();
+    let package_id = field(record, "package_id");
+    let package_version = field(record, "package_version");
+    let contract_signature = field(record, "contract_signature");
+    let issued_at = receipt.get("issued_at").cloned().unwrap_or(Value::Null);
+    let lineage = first_object([
+        record.get("lineage"),
+        manifest.get("lineage"),
+        lock.get("lineage"),
+    ])
+    .cloned()
+    .unwrap_or_else(|| json!({}));
+
+    let manifest_digest = digest_value(manifest);
+    let definition_digest = digest_value(definition);
+    let lock_digest = digest_value(lock);
+    let stored_execution = [
+        field(record, "package_execution_signature"),
+        field(manifest, "package_execution_signature"),
+        field(lock, "package_execution_signature"),
+    ]
+    .into_iter()
+    .find(|s| !s.is_empty())
+    .unwrap_or_default();
+    let computed_execution = execution_signature(manifest, definition, lock, &materials, &lineage);
+    let mut payload = json!({
+        "authority": authority,
+        "package_id": package_id,
+        "package_version": package_version,
+        "contract_signature": contract_signature,
+        "definition_digest": definition_digest,
+        "manifest_digest": manifest_digest,
+        "lock_digest": lock_digest,
+        "package_execution_signature": stored_execution,
+        "issued_at": issued_at,
+    });
+    if lineage_map(&lineage).is_some() {
+        payload["lineage"] = lineage.clone();
+    }
+    let computed_receipt = digest_value(&payload);
+    let computed_receipt_id = digest_value(&json!({
+        "authority": authority, "package_id": package_id,
+        "package_version": package_version, "issued_at": issued_at,
+    }));
+    let stored = |key: &str| field(record, key);
+    let mut checks = vec![
+        check(
+            "authority_is_local_studio",
+            authority == AUTHORITY,
+            format!("authority={authority}"),
+        ),
+        check(
+            "package_identity_present",
+            !package_id.is_empty() && !package_version.is_empty(),
+            format!("package={package_id}@{package_version}"),
+        ),
+        check(
+            "contract_signature_present",
+            !contract_signature.is_empty(),
+            format!("contract_signature={contract_signature}"),
+        ),
+        check(
+            "manifest_digest_matches",
+            stored("manifest_digest") == manifest_digest,
+            format!(
+                "stored={} computed={manifest_digest}",
+                stored("manifest_digest")
+            ),
+        ),
+        check(
+            "definition_digest_matches",
+            stored("definition_digest") == definition_digest,
+            format!(
+                "stored={} computed={definition_digest}",
+                stored("definition_digest")
+            ),
+        ),
+        check(
+            "lock_digest_matches",
+            stored("lock_digest") == lock_digest,
+            format!("stored={} computed={lock_digest}", stored("lock_digest")),
+        ),
+    ];
+    checks.extend(execution_checks(
+        manifest, definition, lock, &materials, &lineage,
+    ));
+    checks.extend([
+        check(
+            "package_record_execution_signature_matches",
+            stored("package_execution_signature") == stored_execution,
+            format!(
+                "stored={} manifest_or_lock={stored_execution}",
+                stored("package_execution_signature")
+            ),
+        ),
+        check(
+            "computed_package_execution_signature_matches",
+            stored_execution == computed_execution,
+            format!("stored={stored_execution} computed={computed_execution}"),
+        ),
+        check(
+            "receipt_identity_matches",
+            field(receipt, "package_id") == package_id
+                && field(receipt, "package_version") == package_version,
+            format!(
+                "receipt={}@{} package={package_id}@{package_version}",
+                field(receipt, "package_id"),
+                field(receipt, "package_version")
+            ),
+        ),
+        check(
+            "receipt_id_matches",
+            field(receipt, "receipt_id") == computed_receipt_id,
+            format!(
+                "stored={} computed={computed_receipt_id}",
+                field(receipt, "receipt_id")
+            ),
+        ),
+        check(
+            "receipt_signature_matches",
+            field(receipt, "registry_signature") == computed_receipt,
+            format!(
+                "stored={} computed={computed_receipt}",
+                field(receipt, "registry_signature")
+            ),
+        ),
+    ]);
+    let ok = checks.iter().all(|c| c.status == "pass");
+    Verification {
+        status: if ok { "ok" } else { "failed" }.to_owned(),
+        receipt_status: if ok { "verified" } else { "failed" }.to_owned(),
+        package_id,
+        package_version,
+        definition_digest,
+        manifest_digest,
+        lock_digest,
+        receipt_signature: field(receipt, "registry_signature"),
+        computed_receipt_signature: computed_receipt,
+        checks,
+    }
+}
+
+/// The `anip-package-bundle/v1` download of a local publication.
+pub fn bundle(row: &LocalPublicationRow, exported_at: &str) -> Value {
+    let summary = row.summary();
+    let record = &row.package_record;
+    let manifest = member(record, "manifest");
+    let lock = member(record, "recommended_lock");
+    let lineage = first_object([
+        record.get("lineage"),
+        manifest.get("lineage"),
+        lock.get("lineage"),
+    ])
+    .cloned()
+    .unwrap_or_else(|| json!({}));
+    let or_digest = |key: &str, value: &Value| {
+        let stored = field(record, key);
+        if stored.is_empty() {
+            digest_value(value)
+        } else {
+            stored
+        }
+    };
+    let execution = [
+        field(record, "package_execution_signature"),
+        field(manifest, "package_execution_signature"),
+        field(lock, "package_execution_signature"),
+    ]
+    .into_iter()
+    .find(|s| !s.is_empty());
+    json!({
+        "bundle_schema_version": "anip-package-bundle/v1",
+        "authority": row.authority,
+        "exported_at": exported_at,
+        "publication": summary.publication,
+        "package": record,
+        "receipt": row.receipt,
+        "lineage": lineage,
+        "manifest": manifest,
+        "service_definition": member(record, "service_definition"),
+        "lock": lock,
+        "digests": {
+            "manifest": or_digest("manifest_digest", manifest),
+            "service_definition": or_digest("definition_digest", member(record, "service_definition")),
+            "lock": or_digest("lock_digest", lock),
+            "package_execution": execution,
+            "receipt": row.receipt.get("registry_signature"),
+        },
+    })
+}
+
+/// The download file name of a bundle.
+pub fn bundle_filename(row: &LocalPublicationRow) -> String {
+    format!(
+        "{}-{}.anip-package.json",
+        row.package_id, row.package_version
+    )
+    .chars()
+    .map(|c| {
+        if c.is_ascii_alphanumeric() || "._+-".contains(c) {
+            c
+        } else {
+            '-'
+        }
+    })
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> Value {
+        let definition = json!({"capability_formalizations": [{"capability_id": "a.b"}],
+                                "compiled_contract_identity": {"signature": "sig"}});
+        let consumability = crate::rules::definition::consumability(&definition);
+        let readiness = crate::rules::definition::readiness(&definition, &[]);
+        json!({
+            "package_id": "acme/pkg", "package_version": "1.0.0+b.1", "project_ref": "p",
+            "product_revision_ref": "pr", "developer_revision_ref": "dr", "contract_signature": "sig",
+            "lineage": {"project_ref": "p"},
+            "manifest": {"anip_spec_version": "anip/0.24", "agent_consumability": consumability,
+                         "agent_consumption_readiness": readiness},
+            "service_definition": definition,
+            "recommended_lock": {},
+        })
+    }
+
+    #[test]
+    fn built_records_verify_and_tampering_is_named() {
+        let row = build("p", &request(), "2026-01-01T00:00:00Z").unwrap();
+        assert_eq!(row.id, "local-publication-p-acme-pkg-1.0.0-b.1");
+        let verification = verify(&row);
+        assert_eq!(verification.status, "ok", "{:?}", verification.checks);
+
+        let mut tampered = row.clone();
+        tampered.package_record["service_definition"]["capability_formalizations"][0]["summary"] =
+            json!("x");
+        let failed: Vec<String> = verify(&tampered)
+            .checks
+            .into_iter()
+            .filter(|c| c.status == "fail")
+            .map(|c| c.name)
+            .collect();
+        assert!(
+            failed.contains(&"definition_digest_matches".to_owned()),
+            "{failed:?}"
+        );
+
+        let bundle = bundle(&row, "now");
+        assert_eq!(bundle["bundle_schema_version"], "anip-package-bundle/v1");
+        assert_eq!(bundle["digests"]["manifest"], json!(row.manifest_digest));
+        assert_eq!(
+            bundle_filename(&row),
+            "acme-pkg-1.0.0+b.1.anip-package.json"
+        );
+    }
+
+    #[test]
+    fn refusals_name_the_failed_check() {
+        let mut not_ready = request();
+        not_ready["manifest"]["agent_consumption_readiness"]["status"] = json!("blocked");
+        assert!(build("p", &not_ready, "t")
+            .unwrap_err()
+            .starts_with("agent_consumption_readiness_ready"));
+        let mut wrong_spec = request();
+        wrong_spec["manifest"]["anip_spec_version"] = json!("anip/0.1");
+        assert!(build("p", &wrong_spec, "t")
+            .unwrap_err()
+            .contains("anip/0.24"));
+        let mut mismatch = request();
+        mismatch["service_definition"]["capability_formalizations"][0]["capability_id"] =
+            json!("c.d");
+        assert!(build("p", &mismatch, "t")
+            .unwrap_err()
+            .starts_with("agent_consumability_capabilities_match_definition"));
+        let mut missing = request();
+        missing["developer_revision_ref"] = json!("");
+        assert_eq!(
+            build("p", &missing, "t").unwrap_err(),
+            "developer_revision_ref is required"
+        );
+    }
+}

@@ -1,0 +1,440 @@
+//! Packages and publication: build, guard, local publication (immutable, verifiable,
+//! downloadable), Registry errors, and the trust verdict on genuine upstream receipts.
+
+// Integration tests: a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use studio_api::config::Settings;
+use studio_api::registry_publish::trust::{judge, TrustPolicy};
+
+#[actix_web::test]
+async fn package_build_and_local_publication() {
+    let app = spawn_default().await;
+    let pid = authored_project(&app, "Expense Approvals").await;
+
+    let (status, package) = app.get(&format!("/api/projects/{pid}/package")).await;
+    assert_eq!(status, 200, "{package}");
+    assert_eq!(package["publishable"], true, "{}", package["findings"]);
+    let request = &package["request"];
+    assert_eq!(request["package_id"], "expense-approvals");
+    assert_eq!(request["package_version"], "0.1.1");
+    assert_eq!(request["manifest"]["anip_spec_version"], "anip/0.24");
+    assert_eq!(
+        request["manifest"]["agent_consumption_readiness"]["status"],
+        "ready"
+    );
+    assert_eq!(
+        request["recommended_lock"]["capability_ids"],
+        json!(["expenses.report.lookup", "expenses.report.approve"])
+    );
+    assert!(request["readme"]
+        .as_str()
+        .unwrap()
+        .contains("`expenses.report.approve`"));
+    assert_eq!(
+        request["service_definition"]["compiled_contract_identity"]["signature"],
+        request["contract_signature"]
+    );
+    assert_eq!(
+        request["lineage"]["developer_revision"]["artifact_id"],
+        request["developer_revision_ref"]
+    );
+    // Deterministic: the same revision builds the same bytes.
+    let (_, again) = app.get(&format!("/api/projects/{pid}/package")).await;
+    assert_eq!(again["request"], package["request"]);
+
+    let url = format!("/api/projects/{pid}/local-publications");
+    let (status, publication) = app.post(&url, &json!({"package_version": "1.0.0"})).await;
+    assert_eq!(status, 201, "{publication}");
+    assert_eq!(publication["authority"], "local-studio");
+    assert_eq!(publication["publication"]["package_version"], "1.0.0");
+    let id = publication["id"].as_str().unwrap();
+
+    let (status, duplicate) = app.post(&url, &json!({"package_version": "1.0.0"})).await;
+    assert_eq!(status, 409, "{duplicate}");
+    assert!(duplicate["detail"]
+        .as_str()
+        .unwrap()
+        .contains("already published"));
+
+    let (status, verification) = app.post(&format!("{url}/{id}/verify"), &json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(verification["status"], "ok", "{verification}");
+    assert!(verification["checks"].as_array().unwrap().len() >= 15);
+
+    let response = app
+        .http
+        .get(app.url(&format!("{url}/{id}/bundle")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains("expense-approvals-1.0.0.anip-package.json"));
+    let bundle: Value = response.json().await.unwrap();
+    assert_eq!(bundle["bundle_schema_version"], "anip-package-bundle/v1");
+    assert_eq!(
+        bundle["digests"]["manifest"],
+        bundle["package"]["manifest_digest"]
+    );
+    assert_eq!(
+        bundle["digests"]["service_definition"],
+        json!(signing::digest_value(&bundle["service_definition"]))
+    );
+
+    // Immutable: the database refuses to change a publication, even bypassing the API.
+    let client = app.pool.get().await.unwrap();
+    let error = client
+        .execute(
+            "UPDATE local_publications SET package_version = '9.9.9' WHERE id = $1",
+            &[&id],
+        )
+        .await
+        .unwrap_err();
+    let message = error
+        .as_db_error()
+        .map(|e| e.message().to_owned())
+        .unwrap_or_default();
+    assert!(message.contains("immutable"), "{error:?}");
+
+    let (_, history) = app.get(&format!("/api/projects/{pid}/history")).await;
+    assert_eq!(history["local_publications"].as_array().unwrap().len(), 1);
+}
+
+#[actix_web::test]
+async fn the_publication_guard_refuses_in_plain_english() {
+    let app = spawn_default().await;
+    let pid = authored_project(&app, "Guarded").await;
+    let (_, package) = app.get(&format!("/api/projects/{pid}/package")).await;
+    let request = package["request"].clone();
+    let url = format!("/api/projects/{pid}/local-publications");
+
+    let mut wrong_project = request.clone();
+    wrong_project["project_ref"] = json!("studio:another-project");
+    let (status, body) = app.post(&url, &wrong_project).await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        body["detail"],
+        "project_ref must match the Studio project being published."
+    );
+
+    let mut no_revision = request.clone();
+    no_revision["developer_revision_ref"] = json!("");
+    let (status, body) = app.post(&url, &no_revision).await;
+    assert_eq!(status, 422);
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("developer_revision_ref is required"),
+        "{body}"
+    );
+
+    let mut tampered = request.clone();
+    tampered["service_definition"]["compiled_contract_identity"]["signature"] =
+        json!("0".repeat(64));
+    let (status, body) = app.post(&url, &tampered).await;
+    assert_eq!(status, 422);
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("own compiled contract signature"),
+        "{body}"
+    );
+
+    let mut other_product = request.clone();
+    other_product["lineage"]["product_revision"]["artifact_id"] =
+        json!(format!("{pid}-product-design-revision-9"));
+    let (status, body) = app.post(&url, &other_product).await;
+    assert_eq!(status, 422);
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("product revision"),
+        "{body}"
+    );
+
+    // A newer saved revision makes the old package stale.
+    let mut changed = sound_definition();
+    changed["rationale"] = json!(["second thoughts"]);
+    app.put(
+        &format!("/api/projects/{pid}/developer/definition"),
+        &json!({"data": changed}),
+    )
+    .await;
+    assert_eq!(
+        app.post(
+            &format!("/api/projects/{pid}/developer/definition/revisions"),
+            &json!({})
+        )
+        .await
+        .0,
+        201
+    );
+    let (status, body) = app.post(&url, &request).await;
+    assert_eq!(status, 422);
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Save the current draft as a new revision"),
+        "{body}"
+    );
+
+    // Nothing was written by any refusal.
+    let (_, list) = app.get(&url).await;
+    assert_eq!(list, json!([]));
+}
+
+#[actix_web::test]
+async fn definitions_with_findings_are_not_published() {
+    let app = spawn_default().await;
+    let pid = authored_project(&app, "Unfinished").await;
+    let mut weak = sound_definition();
+    weak["capability_formalizations"][0]["summary"] = json!("");
+    weak["capability_formalizations"][0]["title"] = json!("");
+    app.put(
+        &format!("/api/projects/{pid}/developer/definition"),
+        &json!({"data": weak}),
+    )
+    .await;
+    let (status, saved) = app
+        .post(
+            &format!("/api/projects/{pid}/developer/definition/revisions"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let codes: Vec<&str> = saved["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        codes,
+        ["capability_title_missing", "capability_summary_missing"]
+    );
+    let (_, package) = app.get(&format!("/api/projects/{pid}/package")).await;
+    assert_eq!(package["publishable"], false);
+    assert_eq!(
+        package["request"]["manifest"]["agent_consumption_readiness"]["status"],
+        "blocked"
+    );
+    let (status, body) = app
+        .post(
+            &format!("/api/projects/{pid}/local-publications"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("capability_title_missing"),
+        "{body}"
+    );
+    // Sending the package anyway fails the readiness checks.
+    let (status, body) = app
+        .post(
+            &format!("/api/projects/{pid}/local-publications"),
+            &package["request"],
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("agent_consumption_readiness_ready"),
+        "{body}"
+    );
+}
+
+#[actix_web::test]
+async fn registry_publication_needs_a_token_a_sound_package_and_a_reachable_registry() {
+    let app = spawn_default().await;
+    let pid = authored_project(&app, "Remote").await;
+    let (_, package) = app.get(&format!("/api/projects/{pid}/package")).await;
+    let (status, body) = app
+        .post("/api/registry/publications", &package["request"])
+        .await;
+    assert_eq!(status, 400, "no token: {body}");
+    assert!(body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("STUDIO_REGISTRY_PUBLISH_TOKEN"));
+
+    // A closed loopback port stands for an unreachable Registry.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let settings = Settings {
+        registry_url: Some(format!("http://127.0.0.1:{port}/registry-api/v1")),
+        registry_publish_token: Some(signing::Secret::new("publish-secret-token")),
+        ..Settings::for_tests()
+    };
+    let (base, handle) = app.serve_again(settings);
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: &Value| http.post(format!("{base}{path}")).json(body).send();
+
+    let (status, body) = status_json(
+        post("/api/registry/publications", &package["request"])
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 502, "{body}");
+    assert!(!body.to_string().contains("publish-secret-token"));
+
+    let mut bad = package["request"].clone();
+    bad["project_ref"] = json!("");
+    let (status, _) = status_json(post("/api/registry/publications", &bad).await.unwrap()).await;
+    assert_eq!(status, 422);
+    let (status, _) = status_json(
+        post("/api/registry/publications", &json!([1]))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 400);
+    bad["project_ref"] = json!(pid);
+    bad["contract_signature"] = json!("forged");
+    let (status, body) = status_json(post("/api/registry/publications", &bad).await.unwrap()).await;
+    assert_eq!(status, 422, "the guard runs before forwarding: {body}");
+
+    // Settings from the environment are locked.
+    let response = http
+        .put(format!("{base}/api/settings"))
+        .json(&json!({"registry_url": "http://elsewhere"}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = status_json(response).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("STUDIO_REGISTRY_URL"));
+    let (status, body) = status_json(
+        http.get(format!("{base}/api/settings"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["registry"]["url"]["locked"], true);
+    assert_eq!(body["registry"]["publish_token_configured"], true);
+    assert!(!body.to_string().contains("publish-secret-token"));
+
+    // Templates: unreachable Registry lists nothing, with a warning.
+    let (status, body) = status_json(
+        http.get(format!("{base}/api/registry/templates"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["items"], json!([]));
+    handle.stop(false).await;
+}
+
+fn bundle_response(bundle: &Value) -> (Value, Value, Value) {
+    let request = json!({
+        "package_id": bundle["package"]["package_id"],
+        "package_version": bundle["package"]["package_version"],
+        "contract_signature": bundle["package"]["contract_signature"],
+    });
+    let response = json!({"publication": bundle["publication"], "package": bundle["package"], "receipt": bundle["receipt"]});
+    let keys = json!({"signing_mode": "dev", "items": bundle["registry_keys"]});
+    (request, response, keys)
+}
+
+#[test]
+fn genuine_upstream_receipts_are_trusted_and_policy_or_tampering_breaks_trust() {
+    for name in [
+        "gitlab-fronting-showcase-0.2.0",
+        "linear-fronting-showcase-0.2.0",
+        "slack-fronting-showcase-0.2.0",
+    ] {
+        let bundle = fixture(&format!("registry-bundles/{name}.anip-package.json"));
+        let (request, response, keys) = bundle_response(&bundle);
+        let key_id = bundle["receipt"]["key_id"].as_str().unwrap().to_owned();
+
+        let verdict = judge(
+            &request,
+            &response,
+            &keys,
+            &TrustPolicy {
+                required_mode: Some("dev".into()),
+                trusted_key_id: Some(key_id.clone()),
+            },
+        );
+        assert_eq!(verdict.verdict, "trusted", "{name}: {:?}", verdict.checks);
+        assert_eq!(verdict.payload_version.as_deref(), Some("legacy"));
+
+        let production = judge(
+            &request,
+            &response,
+            &keys,
+            &TrustPolicy {
+                required_mode: Some("production".into()),
+                trusted_key_id: None,
+            },
+        );
+        assert_eq!(production.verdict, "untrusted");
+        assert!(
+            production.summary.contains("registry_trust_policy_mode"),
+            "{}",
+            production.summary
+        );
+
+        let pinned = judge(
+            &request,
+            &response,
+            &keys,
+            &TrustPolicy {
+                required_mode: None,
+                trusted_key_id: Some("another-key".into()),
+            },
+        );
+        assert!(
+            pinned.summary.contains("registry_trust_policy_key"),
+            "{}",
+            pinned.summary
+        );
+
+        let mut tampered = response.clone();
+        tampered["package"]["manifest"]["name"] = json!("tampered");
+        let verdict = judge(&request, &tampered, &keys, &TrustPolicy::default());
+        assert_eq!(verdict.verdict, "untrusted");
+        assert!(
+            verdict.summary.contains("manifest_digest_matches"),
+            "{}",
+            verdict.summary
+        );
+
+        let no_keys = judge(
+            &request,
+            &response,
+            &json!({"items": []}),
+            &TrustPolicy::default(),
+        );
+        assert!(
+            no_keys.summary.contains("receipt_key_advertised"),
+            "{}",
+            no_keys.summary
+        );
+    }
+}
