@@ -219,6 +219,9 @@ fn an_invalid_boolean_is_refused_at_start() {
         assert!(!out.status.success(), "{service:?} accepted 'maybe'");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("maybe"), "{service:?}: {err}");
-        assert!(err.contains("run-migrations"), "{service:?}: {err}");
+        assert!(
+            err.contains(service.run_migrations_var()),
+            "{service:?}: the error does not name the variable: {err}"
+        );
     }
 }

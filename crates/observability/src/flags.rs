@@ -55,6 +55,16 @@ pub fn bool_flag(s: &str) -> Result<bool, String> {
     parse(s).ok_or_else(|| format!("expected one of {ACCEPTED}"))
 }
 
+/// A clap value parser for the boolean variable `var`: like [`bool_flag`], but its error names
+/// the environment variable, which is what an operator set.
+///
+/// Use as `#[arg(long, env = "X", value_parser = observability::flags::bool_env("X"))]`.
+pub fn bool_env(
+    var: &'static str,
+) -> impl Fn(&str) -> Result<bool, String> + Clone + Send + Sync + 'static {
+    move |s: &str| parse(s).ok_or_else(|| format!("{var} must be one of {ACCEPTED}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,6 +94,14 @@ mod tests {
             assert!(msg.contains("1, true, yes, on, 0, false, no, off"), "{msg}");
             assert_eq!(err.value, v);
         }
+    }
+
+    #[test]
+    fn bool_env_names_the_variable() {
+        let parse = bool_env("STUDIO_READ_ONLY");
+        assert_eq!(parse("on"), Ok(true));
+        let err = parse("maybe").expect_err("maybe is not a flag");
+        assert!(err.contains("STUDIO_READ_ONLY"), "{err}");
     }
 
     #[test]

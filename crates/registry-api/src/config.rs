@@ -38,16 +38,12 @@ fn parse_mode(value: &str) -> Result<Mode, String> {
     match value.trim().to_ascii_lowercase().as_str() {
         "dev" => Ok(Mode::Dev),
         "production" => Ok(Mode::Production),
-        _ => Err("expected dev or production".to_owned()),
+        _ => Err("ANIP_REGISTRY_MODE must be dev or production".to_owned()),
     }
 }
 
 fn parse_secret(value: &str) -> Result<Secret, String> {
     Ok(Secret::new(value.trim()))
-}
-
-fn parse_bool(value: &str) -> Result<bool, String> {
-    observability::flags::bool_flag(value)
 }
 
 /// The ANIP Registry's settings.
@@ -111,15 +107,15 @@ pub struct Config {
     pub admin_token: Option<Secret>,
 
     /// Run pending migrations at start.
-    #[arg(long, env = "ANIP_REGISTRY_RUN_MIGRATIONS", default_value = "true", value_parser = parse_bool, action = ArgAction::Set)]
+    #[arg(long, env = "ANIP_REGISTRY_RUN_MIGRATIONS", default_value = "true", value_parser = observability::flags::bool_env("ANIP_REGISTRY_RUN_MIGRATIONS"), action = ArgAction::Set)]
     pub run_migrations: bool,
 
     /// Run pending migrations, report, and exit.
-    #[arg(long, env = "ANIP_REGISTRY_MIGRATE_ONLY", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    #[arg(long, env = "ANIP_REGISTRY_MIGRATE_ONLY", default_value = "false", value_parser = observability::flags::bool_env("ANIP_REGISTRY_MIGRATE_ONLY"), action = ArgAction::Set)]
     pub migrate_only: bool,
 
     /// Import the demo bundles from ANIP_REGISTRY_SEED_DIR at start.
-    #[arg(long, env = "ANIP_REGISTRY_SEED_DEMO", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    #[arg(long, env = "ANIP_REGISTRY_SEED_DEMO", default_value = "false", value_parser = observability::flags::bool_env("ANIP_REGISTRY_SEED_DEMO"), action = ArgAction::Set)]
     pub seed_demo: bool,
 
     /// Directory of `*.anip-package.json` bundles that ANIP_REGISTRY_SEED_DEMO imports.

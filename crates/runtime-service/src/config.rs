@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use observability::flags::bool_flag;
 
 /// Everything `anip-runtime` reads at start. Each field names its environment variable.
 /// It derives no `Debug`: the database URL may hold a password.
@@ -31,11 +30,11 @@ pub struct Config {
     pub port: u16,
 
     /// Run pending migrations at startup.
-    #[arg(long, env = "ANIP_RUNTIME_RUN_MIGRATIONS", default_value = "1", value_parser = bool_flag)]
+    #[arg(long, env = "ANIP_RUNTIME_RUN_MIGRATIONS", default_value = "1", value_parser = observability::flags::bool_env("ANIP_RUNTIME_RUN_MIGRATIONS"))]
     pub run_migrations: bool,
 
     /// Apply migrations, report them, and exit.
-    #[arg(long, env = "ANIP_RUNTIME_MIGRATE_ONLY", default_value = "0", value_parser = bool_flag)]
+    #[arg(long, env = "ANIP_RUNTIME_MIGRATE_ONLY", default_value = "0", value_parser = observability::flags::bool_env("ANIP_RUNTIME_MIGRATE_ONLY"))]
     pub migrate_only: bool,
 
     /// Bootstrap API keys as `principal=sha256hex` pairs separated by commas; only hashes are
@@ -61,7 +60,7 @@ pub struct Config {
     pub trusted_registry_keys: String,
 
     /// Refuse bundles without a verified registry signature.
-    #[arg(long, env = "ANIP_RUNTIME_REQUIRE_SIGNED_BUNDLE", default_value = "0", value_parser = bool_flag)]
+    #[arg(long, env = "ANIP_RUNTIME_REQUIRE_SIGNED_BUNDLE", default_value = "0", value_parser = observability::flags::bool_env("ANIP_RUNTIME_REQUIRE_SIGNED_BUNDLE"))]
     pub require_signed_bundle: bool,
 
     /// Which service of a multi-service definition to serve (default: the first).

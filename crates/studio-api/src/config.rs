@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use observability::flags::bool_flag;
 use signing::secret::Secret;
 
 /// The reason shown when read-only mode is on and `STUDIO_READ_ONLY_REASON` is not set.
@@ -32,15 +31,15 @@ pub struct Config {
     pub port: u16,
 
     /// Run pending migrations at startup.
-    #[arg(long, env = "STUDIO_RUN_MIGRATIONS", default_value = "1", value_parser = bool_flag)]
+    #[arg(long, env = "STUDIO_RUN_MIGRATIONS", default_value = "1", value_parser = observability::flags::bool_env("STUDIO_RUN_MIGRATIONS"))]
     pub run_migrations: bool,
 
     /// Apply migrations, report them, and exit.
-    #[arg(long, env = "STUDIO_MIGRATE_ONLY", default_value = "0", value_parser = bool_flag)]
+    #[arg(long, env = "STUDIO_MIGRATE_ONLY", default_value = "0", value_parser = observability::flags::bool_env("STUDIO_MIGRATE_ONLY"))]
     pub migrate_only: bool,
 
     /// Refuse every change (every method but GET, HEAD and OPTIONS, except pure validation).
-    #[arg(long, env = "STUDIO_READ_ONLY", default_value = "0", value_parser = bool_flag)]
+    #[arg(long, env = "STUDIO_READ_ONLY", default_value = "0", value_parser = observability::flags::bool_env("STUDIO_READ_ONLY"))]
     pub read_only: bool,
 
     /// The reason shown to users in read-only mode.
@@ -53,7 +52,7 @@ pub struct Config {
     pub read_only_database_url: Option<String>,
 
     /// Restore the showcase snapshots at start (idempotently, latest version per package).
-    #[arg(long, env = "STUDIO_SEED_SHOWCASES", default_value = "0", value_parser = bool_flag)]
+    #[arg(long, env = "STUDIO_SEED_SHOWCASES", default_value = "0", value_parser = observability::flags::bool_env("STUDIO_SEED_SHOWCASES"))]
     pub seed_showcases: bool,
 
     /// A directory of extra `*.studio-project-snapshot.json` showcases to seed, besides the
