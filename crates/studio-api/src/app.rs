@@ -6,12 +6,12 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::middleware::from_fn;
-use actix_web::{web, App, HttpServer};
+use actix_web::{guard, web, App, HttpServer, Route};
 use observability::server::{self, ErrorStyle, ServerLimits};
 use observability::{health, HttpMetrics};
 
 use crate::config::Settings;
-use crate::registry_publish::RegistryClient;
+use crate::registry::Registries;
 use crate::store::Db;
 
 /// The metrics prefix for every Studio series.
@@ -24,8 +24,8 @@ pub struct AppState {
     pub db: Db,
     /// Settings from the environment.
     pub settings: Arc<Settings>,
-    /// The Registry client.
-    pub registry: RegistryClient,
+    /// Clients for the configured Registry.
+    pub registry: Registries,
 }
 
 impl AppState {
@@ -33,10 +33,18 @@ impl AppState {
     pub fn new(pool: ::store::Pool, settings: Settings) -> Self {
         AppState {
             db: Db::new(pool),
+            registry: Registries::new(settings.registry_publish_token.clone()),
             settings: Arc::new(settings),
-            registry: RegistryClient::new(),
         }
     }
+}
+
+/// The route of every read: GET, and HEAD with the same handler. Actix matches methods
+/// exactly, so a plain `web::get()` route answers HEAD with 404; the HTTP/1 codec sends a HEAD
+/// answer's headers (with the GET's `Content-Length`) and drops its body. Read handlers never
+/// write, so running one for HEAD is as safe as for GET.
+pub fn get() -> Route {
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
 }
 
 /// Mounts every Studio route: health, JSON API, OpenAPI document and UI.

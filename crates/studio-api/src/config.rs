@@ -93,12 +93,14 @@ pub struct Config {
     pub max_upload_bytes: usize,
 }
 
+/// The verifier's own vocabulary (`registry_client::SigningMode`), kept as its text.
 fn parse_registry_mode(value: &str) -> Result<String, String> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "" => Ok(String::new()),
-        mode @ ("dev" | "production") => Ok(mode.to_owned()),
-        _ => Err("expected dev or production".to_owned()),
+    if value.trim().is_empty() {
+        return Ok(String::new());
     }
+    value
+        .parse::<registry_client::SigningMode>()
+        .map(|mode| mode.as_str().to_owned())
 }
 
 fn non_blank(value: &Option<String>) -> Option<String> {

@@ -404,12 +404,6 @@ vocabulary!(
     [LiveValidation => "live_validation", Imported => "imported", Manual => "manual"]
 );
 
-vocabulary!(
-    /// The Registry signing mode a trust policy can require.
-    RegistryMode, "required_registry_mode",
-    [Dev => "dev", Production => "production"]
-);
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,8 @@
 //!
 //! Layers, outside in: [`app`] (middleware, routes) → [`api`] (JSON handlers) and [`ui`]
 //! (server-rendered pages) → [`service`] (operations, transactions) → [`rules`] (plain
-//! business rules) and [`store`] (all SQL). [`registry_publish`] is the seam to the Registry;
+//! business rules) and [`store`] (all SQL). [`registry`] is the seam to the Registry
+//! (the shared `registry_client` for HTTP and verification);
 //! [`assistant`] drafts proposals.
 
 pub mod api;
@@ -15,7 +16,7 @@ pub mod hashing;
 pub mod ids;
 pub mod model;
 pub mod read_only;
-pub mod registry_publish;
+pub mod registry;
 pub mod rules;
 pub mod service;
 pub mod store;

@@ -7,9 +7,10 @@
 mod common;
 
 use common::*;
+use registry_client::{PackageRecord, Receipt, RegistryKeys};
 use serde_json::{json, Value};
 use studio_api::config::Settings;
-use studio_api::registry_publish::trust::{judge, TrustPolicy};
+use studio_api::registry::{verdict, TrustPolicy};
 
 #[actix_web::test]
 async fn package_build_and_local_publication() {
@@ -350,91 +351,127 @@ async fn registry_publication_needs_a_token_a_sound_package_and_a_reachable_regi
     handle.stop(false).await;
 }
 
-fn bundle_response(bundle: &Value) -> (Value, Value, Value) {
-    let request = json!({
-        "package_id": bundle["package"]["package_id"],
-        "package_version": bundle["package"]["package_version"],
-        "contract_signature": bundle["package"]["contract_signature"],
-    });
-    let response = json!({"publication": bundle["publication"], "package": bundle["package"], "receipt": bundle["receipt"]});
-    let keys = json!({"signing_mode": "dev", "items": bundle["registry_keys"]});
-    (request, response, keys)
+struct Answer {
+    request: Value,
+    package: PackageRecord,
+    receipt: Receipt,
+    keys: RegistryKeys,
+}
+
+/// A Registry's answer to a publication, made of an upstream bundle.
+fn answer(bundle: &Value) -> Answer {
+    Answer {
+        request: json!({
+            "package_id": bundle["package"]["package_id"],
+            "package_version": bundle["package"]["package_version"],
+            "contract_signature": bundle["package"]["contract_signature"],
+        }),
+        package: PackageRecord::from_value(bundle["package"].clone()).unwrap(),
+        receipt: serde_json::from_value(bundle["receipt"].clone()).unwrap(),
+        keys: serde_json::from_value(
+            json!({"signing_mode": "dev", "items": bundle["registry_keys"]}),
+        )
+        .unwrap(),
+    }
+}
+
+fn policy(mode: Option<&str>, key: Option<&str>) -> TrustPolicy {
+    TrustPolicy {
+        required_mode: mode.map(str::to_owned),
+        trusted_key_id: key.map(str::to_owned),
+    }
 }
 
 #[test]
-fn genuine_upstream_receipts_are_trusted_and_policy_or_tampering_breaks_trust() {
+fn genuine_upstream_receipts_verify_and_policy_or_tampering_makes_them_untrusted() {
     for name in [
         "gitlab-fronting-showcase-0.2.0",
         "linear-fronting-showcase-0.2.0",
         "slack-fronting-showcase-0.2.0",
     ] {
         let bundle = fixture(&format!("registry-bundles/{name}.anip-package.json"));
-        let (request, response, keys) = bundle_response(&bundle);
+        let a = answer(&bundle);
         let key_id = bundle["receipt"]["key_id"].as_str().unwrap().to_owned();
+        let judge = |package: &PackageRecord, keys: Result<&RegistryKeys, &str>, policy| {
+            verdict(&a.request, package, &a.receipt, keys, &policy)
+        };
 
-        let verdict = judge(
-            &request,
-            &response,
-            &keys,
-            &TrustPolicy {
-                required_mode: Some("dev".into()),
-                trusted_key_id: Some(key_id.clone()),
-            },
-        );
-        assert_eq!(verdict.verdict, "trusted", "{name}: {:?}", verdict.checks);
-        assert_eq!(verdict.payload_version.as_deref(), Some("legacy"));
+        let trusted = judge(&a.package, Ok(&a.keys), policy(Some("dev"), Some(&key_id)));
+        assert_eq!(trusted.verdict, "verified", "{name}: {:?}", trusted.checks);
+        assert!(trusted.verified());
+        assert_eq!(trusted.payload_version.as_deref(), Some("legacy"));
+        assert_eq!(trusted.receipt_key_id, key_id);
+        // The shared verifier's named checks, then Studio's own.
+        let names: Vec<&str> = trusted.checks.iter().map(|c| c.name.as_str()).collect();
+        for expected in [
+            "identity",
+            "manifest_digest",
+            "signature",
+            "required_mode",
+            "trusted_key_id",
+            "lifecycle",
+            "contract_signature",
+        ] {
+            assert!(names.contains(&expected), "{name}: {names:?}");
+        }
 
-        let production = judge(
-            &request,
-            &response,
-            &keys,
-            &TrustPolicy {
-                required_mode: Some("production".into()),
-                trusted_key_id: None,
-            },
-        );
+        let production = judge(&a.package, Ok(&a.keys), policy(Some("production"), None));
         assert_eq!(production.verdict, "untrusted");
         assert!(
-            production.summary.contains("registry_trust_policy_mode"),
+            production.summary.contains("required_mode"),
             "{}",
             production.summary
         );
 
-        let pinned = judge(
-            &request,
-            &response,
-            &keys,
-            &TrustPolicy {
-                required_mode: None,
-                trusted_key_id: Some("another-key".into()),
-            },
-        );
+        let pinned = judge(&a.package, Ok(&a.keys), policy(None, Some("another-key")));
         assert!(
-            pinned.summary.contains("registry_trust_policy_key"),
+            pinned.summary.contains("trusted_key_id"),
             "{}",
             pinned.summary
         );
 
-        let mut tampered = response.clone();
-        tampered["package"]["manifest"]["name"] = json!("tampered");
-        let verdict = judge(&request, &tampered, &keys, &TrustPolicy::default());
-        assert_eq!(verdict.verdict, "untrusted");
+        let mut tampered = bundle["package"].clone();
+        tampered["manifest"]["name"] = json!("tampered");
+        let tampered = PackageRecord::from_value(tampered).unwrap();
+        let broken = judge(&tampered, Ok(&a.keys), TrustPolicy::default());
+        assert_eq!(broken.verdict, "untrusted");
         assert!(
-            verdict.summary.contains("manifest_digest_matches"),
+            broken.summary.contains("manifest_digest"),
             "{}",
-            verdict.summary
+            broken.summary
         );
 
         let no_keys = judge(
-            &request,
-            &response,
-            &json!({"items": []}),
+            &a.package,
+            Ok(&RegistryKeys::default()),
+            TrustPolicy::default(),
+        );
+        assert!(
+            no_keys.summary.contains("key_advertised"),
+            "{}",
+            no_keys.summary
+        );
+        let unreadable = judge(&a.package, Err("connection failed"), TrustPolicy::default());
+        assert_eq!(unreadable.verdict, "untrusted");
+        assert!(
+            unreadable.summary.contains("keys could not be read"),
+            "{}",
+            unreadable.summary
+        );
+
+        let mut other_contract = a.request.clone();
+        other_contract["contract_signature"] = json!("sha256:other");
+        let swapped = verdict(
+            &other_contract,
+            &a.package,
+            &a.receipt,
+            Ok(&a.keys),
             &TrustPolicy::default(),
         );
         assert!(
-            no_keys.summary.contains("receipt_key_advertised"),
+            swapped.summary.contains("contract_signature"),
             "{}",
-            no_keys.summary
+            swapped.summary
         );
     }
 }

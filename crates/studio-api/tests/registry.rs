@@ -7,52 +7,13 @@
 
 mod common;
 
-use std::net::TcpListener;
+#[path = "common/registry.rs"]
+mod registry_server;
 
-use clap::Parser as _;
 use common::*;
+use registry_server::{Registry, TOKEN};
 use serde_json::json;
 use studio_api::config::Settings;
-
-const TOKEN: &str = "registry-publish-token-0123456789abcdef";
-
-struct Registry {
-    running: Option<registry_api::app::Running>,
-    api: String,
-    _db: store::testing::TestDatabase,
-}
-
-async fn registry() -> Registry {
-    let db = store::testing::test_database(&registry_api::MIGRATIONS).await;
-    let config = registry_api::config::Config::try_parse_from([
-        "anip-registry",
-        "--database-url",
-        &db.url,
-        "--publish-token",
-        TOKEN,
-        "--publisher-id",
-        "studio-tests",
-        "--publisher-type",
-        "organization",
-    ])
-    .unwrap();
-    let state = registry_api::app::build_state(&config, db.pool())
-        .await
-        .unwrap();
-    let running = registry_api::app::start(
-        state,
-        TcpListener::bind("127.0.0.1:0").unwrap(),
-        &observability::ServerLimits::default(),
-        false,
-    )
-    .unwrap();
-    let api = format!("{}/registry-api/v1", running.base_url());
-    Registry {
-        running: Some(running),
-        api,
-        _db: db,
-    }
-}
 
 fn settings(registry: &Registry, mode: Option<&str>, key: Option<&str>) -> Settings {
     Settings {
@@ -65,15 +26,9 @@ fn settings(registry: &Registry, mode: Option<&str>, key: Option<&str>) -> Setti
 }
 
 #[actix_web::test]
-async fn packages_publish_to_the_registry_and_their_receipts_are_judged() {
-    let mut registry = registry().await;
-    let (_, keys) = status_json(
-        reqwest::get(format!("{}/keys", registry.api))
-            .await
-            .unwrap(),
-    )
-    .await;
-    let key_id = keys["active_key_id"].as_str().unwrap().to_owned();
+async fn packages_publish_to_the_registry_and_their_receipts_are_verified() {
+    let registry = Registry::start().await;
+    let key_id = registry.active_key_id().await;
 
     let app = spawn(settings(&registry, Some("dev"), Some(&key_id))).await;
     let pid = authored_project(&app, "Registry Bound").await;
@@ -85,10 +40,20 @@ async fn packages_publish_to_the_registry_and_their_receipts_are_judged() {
         .await;
     assert_eq!(status, 201, "{published}");
     assert_eq!(
-        published["trust"]["verdict"], "trusted",
+        published["trust"]["verdict"], "verified",
         "{}",
         published["trust"]
     );
+    // The shared verifier's named checks, all passed, are recorded with the publication.
+    let checks = published["trust"]["checks"].as_array().unwrap();
+    for name in ["identity", "signature", "required_mode", "trusted_key_id"] {
+        assert!(
+            checks
+                .iter()
+                .any(|c| c["name"] == name && c["status"] == "pass"),
+            "{name}: {checks:?}"
+        );
+    }
     assert_eq!(published["trust"]["payload_version"], "current");
     assert_eq!(published["package"]["package_id"], "registry-bound");
     assert!(published["record_id"].is_string());
@@ -132,7 +97,7 @@ async fn packages_publish_to_the_registry_and_their_receipts_are_judged() {
     assert!(untrusted["trust"]["summary"]
         .as_str()
         .unwrap()
-        .contains("registry_trust_policy_mode"));
+        .contains("required_mode"));
     handle.stop(false).await;
 
     let (_, recorded) = app
@@ -144,7 +109,7 @@ async fn packages_publish_to_the_registry_and_their_receipts_are_judged() {
         .iter()
         .map(|r| r["verdict"].as_str().unwrap())
         .collect();
-    assert_eq!(verdicts, ["untrusted", "trusted"], "{recorded}");
+    assert_eq!(verdicts, ["untrusted", "verified"], "{recorded}");
     let (_, all) = app.get("/api/registry/publications").await;
     assert_eq!(all.as_array().unwrap().len(), 2);
 
@@ -182,7 +147,5 @@ async fn packages_publish_to_the_registry_and_their_receipts_are_judged() {
     assert_eq!(response.status(), 401);
     handle.stop(false).await;
 
-    if let Some(running) = registry.running.take() {
-        running.shutdown().await.unwrap();
-    }
+    registry.stop().await;
 }

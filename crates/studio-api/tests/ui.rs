@@ -355,3 +355,66 @@ async fn read_only_pages_show_a_banner_and_no_controls() {
     assert_eq!(response.status(), 403);
     handle.stop(false).await;
 }
+
+#[actix_web::test]
+async fn head_answers_like_get_without_a_body() {
+    let app = spawn_default().await;
+    let pid = authored_project(&app, "Heads").await;
+    use base64::Engine;
+    let (status, doc) = app
+        .post(
+            &format!("/api/projects/{pid}/documents"),
+            &json!({"title": "Spec", "kind": "business_spec", "filename": "spec.md",
+                    "content_base64": base64::engine::general_purpose::STANDARD.encode(SPEC)}),
+        )
+        .await;
+    assert_eq!(status, 201, "{doc}");
+    let doc_id = doc["id"].as_str().unwrap();
+    let http = no_redirects();
+    for path in [
+        "/api/health".to_owned(),
+        "/api/readyz".to_owned(),
+        "/studio".to_owned(),
+        format!("/studio/projects/{pid}"),
+        format!("/studio/projects/{pid}/publish"),
+        format!("/api/projects/{pid}"),
+        format!("/api/projects/{pid}/documents/{doc_id}/download"),
+    ] {
+        let get = http.get(app.url(&path)).send().await.unwrap();
+        let get_status = get.status();
+        let get_type = get.headers().get("content-type").cloned();
+        let get_body = get.bytes().await.unwrap();
+        let head = http.head(app.url(&path)).send().await.unwrap();
+        assert_eq!(head.status(), get_status, "HEAD {path}");
+        assert_eq!(head.status(), 200, "HEAD {path}");
+        assert_eq!(
+            head.headers().get("content-type").cloned(),
+            get_type,
+            "{path}"
+        );
+        if !path.ends_with("readyz") && !path.ends_with("health") {
+            // Same length as GET (pages and records are deterministic between two reads).
+            assert_eq!(
+                head.headers()
+                    .get("content-length")
+                    .map(|l| l.to_str().unwrap().to_owned()),
+                Some(get_body.len().to_string()),
+                "{path}"
+            );
+        }
+        assert!(
+            head.bytes().await.unwrap().is_empty(),
+            "HEAD {path} has no body"
+        );
+    }
+    // The download is byte-for-byte what was uploaded.
+    let download = http
+        .get(app.url(&format!("/api/projects/{pid}/documents/{doc_id}/download")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(download.bytes().await.unwrap(), SPEC.as_bytes());
+    // HEAD on a path nobody serves is still a 404.
+    let missing = http.head(app.url("/studio/nowhere")).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+}

@@ -193,7 +193,8 @@ pub(super) async fn discovery_records(
 
 /// The design routes.
 pub(super) fn routes(cfg: &mut web::ServiceConfig) {
-    use web::{delete, get, post, put};
+    use crate::app::get;
+    use web::{delete, post, put};
     macro_rules! mount {
         ($module:ident, $path:literal) => {
             cfg.route(

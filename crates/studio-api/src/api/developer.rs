@@ -226,7 +226,8 @@ pub(super) async fn package(
 
 /// The product and developer routes.
 pub(super) fn routes(cfg: &mut web::ServiceConfig) {
-    use web::{get, post, put};
+    use crate::app::get;
+    use web::{post, put};
     cfg.route("/api/projects/{project_id}/product", get().to(overview))
         .route(
             "/api/projects/{project_id}/product/sections/{section}",

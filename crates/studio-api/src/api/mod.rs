@@ -92,7 +92,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .error_handler(form_error),
         );
 
-    use web::{delete, get, post, put};
+    use crate::app::get;
+    use web::{delete, post, put};
     cfg.route("/api/openapi.json", get().to(openapi::document))
         .route("/api/runtime-status", get().to(misc::runtime_status))
         .route("/api/settings", get().to(misc::settings))

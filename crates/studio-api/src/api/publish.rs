@@ -212,7 +212,8 @@ pub(super) async fn template(
 
 /// The publication routes.
 pub(super) fn routes(cfg: &mut web::ServiceConfig) {
-    use web::{get, post};
+    use crate::app::get;
+    use web::post;
     cfg.route(
         "/api/projects/{project_id}/local-publications",
         get().to(local_list),

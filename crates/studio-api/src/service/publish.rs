@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::hashing;
 use crate::ids::{self, PackageId, PackageVersion, ProjectId, RecordId};
 use crate::model::{Artifact, LocalPublication};
-use crate::registry_publish::{trust, RegistryClient, RegistryError};
+use crate::registry::{self, Registries, TrustCheck, TrustVerdict};
 use crate::rules::{
     self, baseline, contract, definition::Severity, guard, local_publication, template,
 };
@@ -144,31 +144,34 @@ pub struct RegistryPublication {
     /// The Registry's receipt.
     #[schema(value_type = Object)]
     pub receipt: Value,
-    /// Studio's verdict on the receipt.
-    pub trust: trust::TrustVerdict,
+    /// Studio's verdict: the named checks of the shared verifier.
+    pub trust: TrustVerdict,
     /// The Studio record of this publication (`null` if recording failed).
     pub record_id: Option<String>,
 }
 
-fn publish_token(env: &Settings) -> Result<&signing::Secret> {
-    env.registry_publish_token.as_ref().ok_or_else(|| {
-        Error::BadRequest(
+/// Refuses (400) when no publish token is configured; the token itself travels inside the
+/// Registry client ([`Registries`]), which is made from the same settings.
+fn require_publish_token(env: &Settings) -> Result<()> {
+    if env.registry_publish_token.is_none() {
+        return Err(Error::BadRequest(
             "Registry publish token is not configured; set STUDIO_REGISTRY_PUBLISH_TOKEN in Studio's environment.".into(),
-        )
-    })
+        ));
+    }
+    Ok(())
 }
 
 /// Publishes a package to the Registry: token (400), body (400), `project_ref` (422), the
 /// publication guard (422), forwarding (Registry errors pass through; unreachable is 502),
-/// then the receipt is judged against the trust policy and the outcome recorded whatever
-/// the verdict.
+/// then the Registry's answer is verified (`registry_client::verify_package`) under the trust
+/// policy and the outcome recorded whatever the verdict.
 pub async fn registry_publish(
     db: &Db,
     env: &Settings,
-    registry: &RegistryClient,
+    registry: &Registries,
     body: Value,
 ) -> Result<(u16, RegistryPublication)> {
-    let token = publish_token(env)?;
+    require_publish_token(env)?;
     if !body.is_object() {
         return Err(Error::BadRequest(
             "Invalid registry publication payload: expected a JSON object.".into(),
@@ -181,27 +184,26 @@ pub async fn registry_publish(
         ));
     }
     let project_id = ProjectId::parse(guard::project_id_from_ref(&project_ref))?;
-    registry_publish_request(db, env, registry, token, &project_id, body).await
+    registry_publish_request(db, env, registry, &project_id, body).await
 }
 
 /// Builds the package of the latest saved revision with `options` and publishes it.
 pub async fn registry_publish_project(
     db: &Db,
     env: &Settings,
-    registry: &RegistryClient,
+    registry: &Registries,
     project_id: &ProjectId,
     options: Value,
 ) -> Result<(u16, RegistryPublication)> {
-    let token = publish_token(env)?;
+    require_publish_token(env)?;
     let request = request_from_body(db, project_id, options).await?;
-    registry_publish_request(db, env, registry, token, project_id, request).await
+    registry_publish_request(db, env, registry, project_id, request).await
 }
 
 async fn registry_publish_request(
     db: &Db,
     env: &Settings,
-    registry: &RegistryClient,
-    token: &signing::Secret,
+    registry: &Registries,
     project_id: &ProjectId,
     request: Value,
 ) -> Result<(u16, RegistryPublication)> {
@@ -211,26 +213,19 @@ async fn registry_publish_request(
         guard_check(&client, &pid, &request).await?;
     }
     let effective = settings::effective(db, env).await?;
-    let base = effective
-        .registry_url
-        .clone()
-        .ok_or(RegistryError::NotConfigured)?;
-    let (status, response) = registry.publish_package(&base, token, &request).await?;
-    let verdict = match registry.keys(&base).await {
-        Ok(keys) => trust::judge(&request, &response, &keys, &effective.policy),
-        Err(error) => {
-            let mut verdict = trust::judge(&request, &response, &json!({}), &effective.policy);
-            verdict.checks.push(trust::TrustCheck {
-                name: "registry_keys_available".into(),
-                status: "fail".into(),
-                detail: error.to_string(),
-            });
-            verdict.verdict = "untrusted".into();
-            verdict.summary =
-                format!("Untrusted: the Registry's keys could not be read ({error}).");
-            verdict
-        }
-    };
+    let client = registry.client(effective.registry_url.as_deref())?;
+    let response = client.publish(&request).await?;
+    let keys = client
+        .keys()
+        .await
+        .map_err(|error| Error::from(error).detail());
+    let verdict = registry::verdict(
+        &request,
+        &response.package,
+        &response.receipt,
+        keys.as_ref().map_err(String::as_str),
+        &effective.policy,
+    );
     tracing::info!(
         event = "studio_registry_publication",
         project_id = project_id.as_str(),
@@ -239,8 +234,19 @@ async fn registry_publish_request(
         verdict = %verdict.verdict,
         "published to the Registry"
     );
+    let outcome = RegistryPublication {
+        publication: serde_json::to_value(&response.publication).unwrap_or(Value::Null),
+        package: response.package.into_value(),
+        receipt: serde_json::to_value(&response.receipt).unwrap_or(Value::Null),
+        trust: verdict,
+        record_id: None,
+    };
     let record_id = match record_registry_publication(
-        db, project_id, &base, &request, &response, &verdict,
+        db,
+        project_id,
+        client.api_base(),
+        &request,
+        &outcome,
     )
     .await
     {
@@ -250,14 +256,12 @@ async fn registry_publish_request(
             None
         }
     };
+    // The Registry answers a publication with 201; Studio says the same.
     Ok((
-        status.as_u16(),
+        201,
         RegistryPublication {
-            publication: response.get("publication").cloned().unwrap_or(Value::Null),
-            package: response.get("package").cloned().unwrap_or(Value::Null),
-            receipt: response.get("receipt").cloned().unwrap_or(Value::Null),
-            trust: verdict,
             record_id,
+            ..outcome
         },
     ))
 }
@@ -267,8 +271,7 @@ async fn record_registry_publication(
     project_id: &ProjectId,
     registry_url: &str,
     request: &Value,
-    response: &Value,
-    verdict: &trust::TrustVerdict,
+    outcome: &RegistryPublication,
 ) -> Result<String> {
     let mut client = db.client().await?;
     let tx = client.transaction().await?;
@@ -278,10 +281,10 @@ async fn record_registry_publication(
         "artifact_type": REGISTRY_PUBLICATION_TYPE,
         "authority": "remote-registry",
         "registry_url": registry_url,
-        "publication": response.get("publication"),
-        "package": response.get("package"),
-        "receipt": response.get("receipt"),
-        "trust": verdict,
+        "publication": outcome.publication,
+        "package": outcome.package,
+        "receipt": outcome.receipt,
+        "trust": outcome.trust,
         "published_from_saved_revision": {
             "revision_artifact_id": request.get("developer_revision_ref"),
             "contract_signature": request.get("contract_signature"),
@@ -323,10 +326,13 @@ pub struct RecordedPublication {
     pub package_version: String,
     /// The Registry it went to.
     pub registry_url: String,
-    /// `trusted` or `untrusted`.
+    /// `verified` or `untrusted` (records made before the shared verifier say `trusted`,
+    /// shown as `verified`).
     pub verdict: String,
     /// The verdict's explanation.
     pub summary: String,
+    /// The verifier's named checks.
+    pub checks: Vec<TrustCheck>,
     /// When it was recorded.
     pub recorded_at: String,
 }
@@ -346,11 +352,16 @@ fn recorded(a: &Artifact) -> RecordedPublication {
             .map(|v| rules::text(Some(v)))
             .unwrap_or_default(),
         registry_url: rules::field(&a.data, "registry_url"),
-        verdict: a
+        verdict: match a.data.pointer("/trust/verdict").and_then(Value::as_str) {
+            Some("trusted") => registry::VERIFIED.to_owned(),
+            Some(verdict) => verdict.to_owned(),
+            None => "unknown".to_owned(),
+        },
+        checks: a
             .data
-            .pointer("/trust/verdict")
-            .map(|v| rules::text(Some(v)))
-            .unwrap_or_else(|| "unknown".into()),
+            .pointer("/trust/checks")
+            .and_then(|checks| serde_json::from_value(checks.clone()).ok())
+            .unwrap_or_default(),
         summary: a
             .data
             .pointer("/trust/summary")
@@ -390,24 +401,29 @@ pub async fn all_registry_publications(db: &Db) -> Result<Vec<RecordedPublicatio
 }
 
 /// Registry templates, or an empty list with a warning when the Registry is not reachable.
-pub async fn registry_templates(
-    db: &Db,
-    env: &Settings,
-    registry: &RegistryClient,
-) -> Result<Value> {
+pub async fn registry_templates(db: &Db, env: &Settings, registry: &Registries) -> Result<Value> {
     let effective = settings::effective(db, env).await?;
     let Some(base) = effective.registry_url else {
         return Ok(
             json!({"items": [], "warning": "No Registry is configured, so no Registry templates are listed."}),
         );
     };
-    match registry.templates(&base).await {
-        Ok(list) => Ok(list),
-        Err(RegistryError::Unreachable { .. } | RegistryError::InvalidResponse(_)) => Ok(json!({
+    let unavailable = || {
+        json!({
             "items": [],
             "warning": "Registry templates are unavailable because Studio could not reach the configured Registry.",
-        })),
-        Err(other) => Err(other.into()),
+        })
+    };
+    let Ok(client) = registry.client(Some(&base)) else {
+        return Ok(unavailable());
+    };
+    match client
+        .templates(&registry_client::ListQuery::default())
+        .await
+    {
+        Ok(list) => serde_json::to_value(list).map_err(|e| Error::Internal(e.to_string())),
+        Err(error) if registry::is_unavailable(&error) => Ok(unavailable()),
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -481,10 +497,10 @@ pub async fn template_preview(
 pub async fn registry_template_publish(
     db: &Db,
     env: &Settings,
-    registry: &RegistryClient,
+    registry: &Registries,
     body: Value,
 ) -> Result<(u16, Value)> {
-    let token = publish_token(env)?;
+    require_publish_token(env)?;
     if !body.is_object() {
         return Err(Error::BadRequest(
             "Invalid registry template payload: expected a JSON object.".into(),
@@ -501,7 +517,8 @@ pub async fn registry_template_publish(
         template_preview(db, &project_id, &options).await?.request
     };
     let effective = settings::effective(db, env).await?;
-    let base = effective.registry_url.ok_or(RegistryError::NotConfigured)?;
-    let (status, response) = registry.publish_template(&base, token, &request).await?;
-    Ok((status.as_u16(), response))
+    let client = registry.client(effective.registry_url.as_deref())?;
+    let response = client.publish_template(&request).await?;
+    // The Registry answers a template publication with 201; Studio says the same.
+    Ok((201, response))
 }

@@ -8,8 +8,7 @@ use utoipa::ToSchema;
 
 use crate::config::Settings;
 use crate::error::{Error, Result};
-use crate::ids::RegistryMode;
-use crate::registry_publish::trust::TrustPolicy;
+use crate::registry::TrustPolicy;
 use crate::store::{self, Db};
 
 const REGISTRY_KEY: &str = "registry";
@@ -287,7 +286,17 @@ pub async fn update(db: &Db, env: &Settings, changes: SettingsChanges) -> Result
         .map(str::trim)
         .filter(|m| !m.is_empty())
     {
-        RegistryMode::parse(&mode.to_ascii_lowercase())?;
+        mode.parse::<registry_client::SigningMode>()
+            .map_err(|e| Error::BadRequest(format!("invalid required_registry_mode: {e}")))?;
+    }
+    if let Some(url) = changes
+        .registry_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+    {
+        registry_client::api_base_url(url)
+            .map_err(|e| Error::Unprocessable(format!("registry_url cannot be used: {e}")))?;
     }
     for (field, value) in [
         ("trusted_registry_key_id", &changes.trusted_registry_key_id),

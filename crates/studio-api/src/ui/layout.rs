@@ -35,7 +35,20 @@ button.danger { background:var(--bad); } button.quiet { background:#e4e8f0; colo
 .muted { color:var(--muted); } .ok { color:var(--ok); font-weight:600; } .bad { color:var(--bad); font-weight:600; } .warn { color:var(--warn); font-weight:600; }
 .pill { display:inline-block; padding:0 .45rem; border-radius:99px; font-size:.8rem; background:#e4e8f0; }
 .pill.ok { background:#dff3e6; } .pill.bad { background:#fbe3e1; } .pill.warn { background:#fdf0d2; }
-.grid { display:grid; grid-template-columns: repeat(auto-fill, minmax(240px, 1fr)); gap:.6rem; }
+.grid { display:grid; grid-template-columns: repeat(auto-fit, minmax(260px, 1fr)); gap:.6rem; }
+.grid.facts { grid-template-columns: repeat(auto-fill, minmax(10rem, 1fr)); gap:.3rem .8rem; margin:.4rem 0; }
+form.stack input[type=text], form.stack select { width:100%; max-width:32rem; min-width:0; }
+details > summary { cursor:pointer; }
+@media (max-width: 640px) {
+  header.top { flex-wrap:wrap; gap:.3rem 1rem; padding:.6rem .8rem; }
+  main { padding:.6rem .6rem 2rem; }
+  section.card { padding:.7rem .75rem; }
+  table, tbody, tr, td { display:block; width:100%; }
+  tr:has(> th) { display:none; }
+  tr { border-bottom:1px solid var(--line); padding:.35rem 0; }
+  td { border:0; padding:.1rem 0; }
+  input[type=text], select { min-width:0; width:100%; }
+}
 "#;
 
 /// What every page knows.
@@ -180,18 +193,25 @@ pub fn pill(text: &str, class: &str) -> Markup {
     html! { span class={ "pill " (class) } { (text) } }
 }
 
-/// A check list (`name`, `status`, `detail`) as a table.
+/// A check list (`name`, `status` of `pass`/`warn`/`skip`/`fail`, and `reason` or `detail`)
+/// as a table.
 pub fn checks_table(checks: &[Value]) -> Markup {
     html! {
-        table {
-            tr { th { "Check" } th { "Result" } th { "Detail" } }
+        table.checks {
+            tr { th { "Check" } th { "Result" } th { "Why" } }
             @for check in checks {
-                tr {
+                @let status = check["status"].as_str().unwrap_or("fail");
+                tr data-check=(check["name"].as_str().unwrap_or_default()) {
                     td { code { (check["name"].as_str().unwrap_or_default()) } }
                     td {
-                        @if check["status"] == "pass" { span.ok { "pass" } } @else { span.bad { "fail" } }
+                        @match status {
+                            "pass" => span.ok { "pass" },
+                            "warn" => span.warn { "warn" },
+                            "skip" => span.muted { "skip" },
+                            _ => span.bad { "fail" },
+                        }
                     }
-                    td.muted { (check["detail"].as_str().unwrap_or_default()) }
+                    td.muted { (check["reason"].as_str().or_else(|| check["detail"].as_str()).unwrap_or_default()) }
                 }
             }
         }

@@ -16,7 +16,8 @@ async fn root() -> HttpResponse {
 
 /// Mounts the UI.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    use web::{get, post};
+    use crate::app::get;
+    use web::post;
     cfg.route("/", get().to(root))
         .route("/studio", get().to(pages::home))
         .route("/studio/settings", get().to(pages::settings_page))

@@ -202,8 +202,11 @@ pub async fn project(
             (tabs(&detail, ""))
             section.card {
                 p { (p.summary) }
-                p.muted { "Domain: " (p.domain) " · Type: " (p.project_type) " · Labels: " (p.labels.join(", ")) }
-                div.grid {
+                p.muted {
+                    "Domain: " (p.domain) " · Type: " (p.project_type)
+                    @if !p.labels.is_empty() { " · Labels: " (p.labels.join(", ")) }
+                }
+                div.grid.facts {
                     div { "Documents: " (detail.documents_count) } div { "Requirements: " (detail.requirements_count) }
                     div { "Scenarios: " (detail.scenarios_count) } div { "Shapes: " (detail.shapes_count) }
                     div { "Evaluations: " (detail.evaluations_count) } div { "Design records: " (detail.pm_artifacts_count) }
@@ -559,7 +562,7 @@ pub async fn publish_page(
                         details { summary { "Manifest" } pre { (pretty(&p.request["manifest"])) } }
                         details { summary { "Recommended lock" } pre { (pretty(&p.request["recommended_lock"])) } }
                         details { summary { "Readme" } pre { (crate::rules::field(&p.request, "readme")) } }
-                        a href={ "/api/projects/" (id.as_str()) "/package" } { "Package as JSON" }
+                        p { a href={ "/api/projects/" (id.as_str()) "/package" } { "Package as JSON" } }
                         @if writable(&state) {
                             h3 { "Publish" }
                             form.stack method="post" action={ (base) "/publish" } {
@@ -592,17 +595,20 @@ pub async fn publish_page(
                     }
                 }
             }
-            section.card {
+            section.card #registry-publications {
                 h2 { "Registry publications" }
                 @if remotes.is_empty() { p.muted { "None yet." } }
-                table {
-                    tr { th { "Package" } th { "Registry" } th { "Trust" } th { "Why" } }
-                    @for r in &remotes {
-                        tr {
-                            td { code { (r.package_id) "@" (r.package_version) } }
-                            td.muted { (r.registry_url) }
-                            td { @if r.verdict == "trusted" { (pill("trusted", "ok")) } @else { (pill(&r.verdict, "bad")) } }
-                            td.muted { (r.summary) }
+                @for r in &remotes {
+                    @let checks: Vec<Value> = r.checks.iter().filter_map(|c| serde_json::to_value(c).ok()).collect();
+                    div.publication data-record=(r.record_id) {
+                        p {
+                            code { (r.package_id) "@" (r.package_version) } " "
+                            span.verdict { @if r.verdict == crate::registry::VERIFIED { (pill(&r.verdict, "ok")) } @else { (pill(&r.verdict, "bad")) } }
+                            " " span.muted { (r.recorded_at) }
+                        }
+                        p.muted { (r.summary) " Registry: " code { (r.registry_url) } }
+                        @if !checks.is_empty() {
+                            details { summary { "Checks (" (checks.len()) ")" } (checks_table(&checks)) }
                         }
                     }
                 }
