@@ -1,0 +1,45 @@
+# Studio image: `studio-api` on an empty (scratch) base.
+#
+# Nothing is compiled here. The build context is a staging directory that `cargo xtask images`
+# prepares (see docker/README.md):
+#
+#   CONTEXT/studio-api   the static binary (mode 0755), built on the host with
+#       RUSTFLAGS="-C target-feature=+crt-static" \
+#         cargo build --release --target x86_64-unknown-linux-gnu --bin studio-api
+#   CONTEXT/rootfs/etc/{passwd,group,nsswitch.conf} copied from docker/rootfs/
+#   CONTEXT/rootfs/etc/ssl/certs/ca-certificates.crt  the build host's CA bundle (Debian
+#       ca-certificates), for outbound TLS (docker/README.md: which roots are used)
+#
+# Build (nothing is pulled):
+#   buildah --storage-driver vfs bud --isolation chroot --pull=never \
+#     --build-arg VERSION=... --build-arg REVISION=$(git rev-parse HEAD) --build-arg SOURCE=... \
+#     -t anip-studio:VERSION -f docker/studio.Dockerfile CONTEXT
+#
+# No secret is baked in: every credential arrives through the environment at run time.
+#
+# Health: no HEALTHCHECK. A scratch image has no shell and no curl, and the binary has no
+# health-check mode yet. Kubernetes probes /api/readyz and /api/health over HTTP from the
+# kubelet (deploy/k8s); docker/compose.yaml runs `studio-api healthcheck
+# http://127.0.0.1:8100/api/readyz`, the subcommand docker/README.md specifies (follow-up work).
+FROM scratch
+
+ARG VERSION=0.0.0-dev
+ARG REVISION=unknown
+ARG SOURCE=unknown
+
+LABEL org.opencontainers.image.title="studio-api" \
+      org.opencontainers.image.description="ANIP Studio: authoring service and UI" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}"
+
+COPY rootfs/ /
+COPY studio-api /usr/local/bin/studio-api
+
+# The nonroot user of rootfs/etc/passwd; numeric so that runAsNonRoot can verify it.
+USER 65532:65532
+EXPOSE 8100
+# actix-web drains in-flight requests on SIGTERM (30 s at most) and exits; PID 1 handles it.
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["/usr/local/bin/studio-api"]
