@@ -29,6 +29,22 @@ async fn each_service_serves_health_metrics_and_stops_on_sigterm() {
         let [live, ready, metrics] = service.health_paths();
 
         wait_for_status(&http, &running.url(ready), 200, Duration::from_secs(30)).await;
+        // The container health check: the binary itself, no shell, no configuration.
+        let check = std::process::Command::new(common::binary(service.binary()))
+            .args(["healthcheck", &running.url(ready)])
+            .env_clear()
+            .output()
+            .unwrap();
+        assert!(check.status.success(), "{service:?} healthcheck: {check:?}");
+        let dead = std::process::Command::new(common::binary(service.binary()))
+            .args(["healthcheck", &format!("http://127.0.0.1:{}/", free_port())])
+            .env_clear()
+            .output()
+            .unwrap();
+        assert!(
+            !dead.status.success(),
+            "{service:?} healthcheck of a closed port"
+        );
         let body: serde_json::Value = http
             .get(running.url(live))
             .send()

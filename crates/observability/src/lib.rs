@@ -10,6 +10,7 @@
 
 pub mod flags;
 pub mod health;
+pub mod healthcheck;
 pub mod logging;
 pub mod metrics;
 pub mod middleware;

@@ -8,6 +8,10 @@ use registry_api::{app, seed, MIGRATIONS};
 
 #[actix_web::main]
 async fn main() -> ExitCode {
+    // `healthcheck URL` for container health checks: no configuration, no database.
+    if let Some(code) = observability::healthcheck::from_args() {
+        return code;
+    }
     let config = Config::parse();
     observability::logging::init("anip-registry");
     match run(config).await {

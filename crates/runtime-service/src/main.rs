@@ -13,6 +13,10 @@ use runtime_service::{app, MIGRATIONS};
 
 #[actix_web::main]
 async fn main() -> ExitCode {
+    // `healthcheck URL` for container health checks: no configuration, no database.
+    if let Some(code) = observability::healthcheck::from_args() {
+        return code;
+    }
     let config = Config::parse();
     observability::logging::init("anip-runtime");
     let outcome = match &config.command {

@@ -9,6 +9,10 @@ use studio_api::{app, config::Config, service, MIGRATIONS};
 
 #[actix_web::main]
 async fn main() -> ExitCode {
+    // `healthcheck URL` for container health checks: no configuration, no database.
+    if let Some(code) = observability::healthcheck::from_args() {
+        return code;
+    }
     let config = Config::parse();
     observability::logging::init("studio-api");
     match run(config).await {
