@@ -51,6 +51,9 @@ pub fn schedule() -> Vec<Flight> {
     ]
 }
 
+/// The fewest quotes kept before expired ones are pruned.
+const MIN_PRUNE_AT: usize = 4096;
+
 /// A refusal, rendered as `{"error": {"code", "message"}}` with an HTTP status.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Refusal {
@@ -67,6 +70,41 @@ fn refuse(status: u16, code: &'static str, message: impl Into<String>) -> Refusa
     }
 }
 
+/// A search answer, serialized as `{"flights": [...], "count": n}` (typed, so answering costs
+/// no intermediate JSON tree).
+#[derive(Clone, Debug, Serialize)]
+pub struct Search {
+    pub flights: Vec<FlightOffer>,
+    pub count: usize,
+}
+
+/// One flight of a search answer, with its seats left on the date and a quote when any are.
+#[derive(Clone, Debug, Serialize)]
+pub struct FlightOffer {
+    pub flight_number: &'static str,
+    pub origin: &'static str,
+    pub destination: &'static str,
+    pub date: String,
+    pub departure_time: &'static str,
+    pub arrival_time: &'static str,
+    pub price: f64,
+    pub currency: &'static str,
+    pub seats_available: u32,
+    pub quote: Option<QuoteOffer>,
+}
+
+/// A quote as a search answers it.
+#[derive(Clone, Debug, Serialize)]
+pub struct QuoteOffer {
+    pub id: String,
+    pub flight_number: &'static str,
+    pub date: String,
+    pub price: f64,
+    pub currency: &'static str,
+    pub issued_at: i64,
+    pub expires_at: Option<i64>,
+}
+
 #[derive(Clone, Debug)]
 struct Quote {
     id: String,
@@ -76,20 +114,6 @@ struct Quote {
     currency: String,
     issued_at: i64,
     expires_at: Option<i64>,
-}
-
-impl Quote {
-    fn to_json(&self) -> Value {
-        json!({
-            "id": self.id,
-            "flight_number": self.flight_number,
-            "date": self.date.to_string(),
-            "price": self.price,
-            "currency": self.currency,
-            "issued_at": self.issued_at,
-            "expires_at": self.expires_at,
-        })
-    }
 }
 
 #[derive(Clone, Debug)]
@@ -106,6 +130,11 @@ pub struct Store {
     flights: Vec<Flight>,
     seats_sold: HashMap<(String, Date), u32>,
     quotes: HashMap<String, Quote>,
+    /// The newest quote per flight and date. Searches within the same second share it, so the
+    /// quotes kept grow with time, not with traffic; expired ones are dropped as more are made.
+    current_quotes: HashMap<(&'static str, Date), String>,
+    /// Prune expired quotes when this many are kept.
+    prune_at: usize,
     bookings: HashMap<String, Booking>,
     /// Idempotency key → (request fingerprint, response).
     idempotent: HashMap<String, (String, Value)>,
@@ -148,6 +177,8 @@ impl Store {
             flights: schedule(),
             seats_sold: HashMap::new(),
             quotes: HashMap::new(),
+            current_quotes: HashMap::new(),
+            prune_at: MIN_PRUNE_AT,
             bookings: HashMap::new(),
             idempotent: HashMap::new(),
             next_booking: 1,
@@ -180,6 +211,20 @@ impl Store {
     }
 
     fn issue_quote(&mut self, flight: &Flight, date: Date, now: i64) -> Quote {
+        let key = (flight.flight_number, date);
+        if let Some(current) = self
+            .current_quotes
+            .get(&key)
+            .and_then(|id| self.quotes.get(id))
+            .filter(|quote| quote.issued_at == now)
+        {
+            return current.clone();
+        }
+        if self.quotes.len() >= self.prune_at {
+            self.quotes
+                .retain(|_, quote| quote.expires_at.is_none_or(|expiry| expiry >= now));
+            self.prune_at = (self.quotes.len() * 2).max(MIN_PRUNE_AT);
+        }
         let quote = Quote {
             id: format!("qt-{}", random_hex(6)),
             flight_number: flight.flight_number.to_owned(),
@@ -190,6 +235,7 @@ impl Store {
             expires_at: Some(now + QUOTE_VALIDITY_SECONDS),
         };
         self.quotes.insert(quote.id.clone(), quote.clone());
+        self.current_quotes.insert(key, quote.id.clone());
         quote
     }
 
@@ -200,7 +246,7 @@ impl Store {
         destination: &str,
         date: &str,
         now: i64,
-    ) -> Result<Value, Refusal> {
+    ) -> Result<Search, Refusal> {
         let valid_airport =
             |code: &str| code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase());
         if !valid_airport(origin) || !valid_airport(destination) {
@@ -217,24 +263,39 @@ impl Store {
             .filter(|f| f.origin == origin && f.destination == destination)
             .cloned()
             .collect();
-        let mut flights = Vec::new();
+        let day = date.to_string();
+        let mut flights = Vec::with_capacity(matching.len());
         for flight in matching {
-            let seats = self.seats_left(&flight, date);
-            let quote = (seats > 0).then(|| self.issue_quote(&flight, date, now).to_json());
-            flights.push(json!({
-                "flight_number": flight.flight_number,
-                "origin": flight.origin,
-                "destination": flight.destination,
-                "date": date.to_string(),
-                "departure_time": flight.departure_time,
-                "arrival_time": flight.arrival_time,
-                "price": flight.price,
-                "currency": flight.currency,
-                "seats_available": seats,
-                "quote": quote,
-            }));
+            let seats_available = self.seats_left(&flight, date);
+            let quote = (seats_available > 0).then(|| {
+                let quote = self.issue_quote(&flight, date, now);
+                QuoteOffer {
+                    id: quote.id,
+                    flight_number: flight.flight_number,
+                    date: day.clone(),
+                    price: quote.price,
+                    currency: flight.currency,
+                    issued_at: quote.issued_at,
+                    expires_at: quote.expires_at,
+                }
+            });
+            flights.push(FlightOffer {
+                flight_number: flight.flight_number,
+                origin: flight.origin,
+                destination: flight.destination,
+                date: day.clone(),
+                departure_time: flight.departure_time,
+                arrival_time: flight.arrival_time,
+                price: flight.price,
+                currency: flight.currency,
+                seats_available,
+                quote,
+            });
         }
-        Ok(json!({"flights": flights, "count": flights.len()}))
+        Ok(Search {
+            count: flights.len(),
+            flights,
+        })
     }
 
     /// Runs `write` once per idempotency key: a repeat with the same request gets the first
@@ -467,10 +528,15 @@ mod tests {
 
     const NOW: i64 = 1_800_000_000;
 
+    /// SEA to SFO on 2026-03-10, as the HTTP answer's JSON.
+    fn search(store: &mut Store, now: i64) -> Value {
+        serde_json::to_value(store.search("SEA", "SFO", "2026-03-10", now).unwrap()).unwrap()
+    }
+
     #[test]
     fn search_quotes_and_books_at_the_quoted_price() {
         let mut store = Store::seeded();
-        let found = store.search("SEA", "SFO", "2026-03-10", NOW).unwrap();
+        let found = search(&mut store, NOW);
         assert_eq!(found["count"], 3);
         let quote = found["flights"][0]["quote"].clone();
         assert_eq!(quote["issued_at"], NOW);
@@ -486,17 +552,31 @@ mod tests {
             store.book(&other, Some("k1"), NOW).unwrap_err().code,
             "idempotency_key_reused"
         );
-        let seats = store.search("SEA", "SFO", "2026-03-10", NOW).unwrap()["flights"][0]
-            ["seats_available"]
-            .clone();
+        let seats = search(&mut store, NOW)["flights"][0]["seats_available"].clone();
         assert_eq!(seats, 178);
+    }
+
+    #[test]
+    fn searches_in_the_same_second_share_quotes_and_expired_quotes_are_dropped() {
+        let mut store = Store::seeded();
+        let quote = |store: &mut Store, now| search(store, now)["flights"][0]["quote"].clone();
+        let first = quote(&mut store, NOW);
+        assert_eq!(quote(&mut store, NOW), first);
+        let later = quote(&mut store, NOW + 1);
+        assert_ne!(later["id"], first["id"]);
+        for second in 0..MIN_PRUNE_AT as i64 {
+            quote(&mut store, NOW + QUOTE_VALIDITY_SECONDS + 10 + second);
+        }
+        // The quotes of the first seconds expired and were pruned; the sample quote stays.
+        assert!(!store.quotes.contains_key(first["id"].as_str().unwrap()));
+        assert!(store.quotes.contains_key(SAMPLE_QUOTE_ID));
+        assert!(store.quotes.len() < 3 * MIN_PRUNE_AT);
     }
 
     #[test]
     fn refusals() {
         let mut store = Store::seeded();
-        let quote =
-            store.search("SEA", "SFO", "2026-03-10", NOW).unwrap()["flights"][0]["quote"].clone();
+        let quote = search(&mut store, NOW)["flights"][0]["quote"].clone();
         let book = |store: &mut Store, request: Value, now| {
             store.book(&request, None, now).unwrap_err().code
         };

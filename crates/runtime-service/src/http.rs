@@ -93,7 +93,9 @@ fn parse_json<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, Failure> 
 async fn discovery(rt: web::Data<Runtime>, req: HttpRequest) -> HttpResponse {
     let info = req.connection_info();
     let base_url = format!("{}://{}", info.scheme(), info.host());
-    HttpResponse::Ok().json(rt.discovery(&base_url))
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(rt.discovery_document(&base_url).as_ref().clone())
 }
 
 async fn jwks(rt: web::Data<Runtime>) -> HttpResponse {
@@ -178,9 +180,16 @@ async fn invoke_capability(
     path: web::Path<String>,
     body: Bytes,
 ) -> HttpResponse {
-    let token = match caller(&rt, &req).await {
-        Ok(token) => token,
-        Err(response) => return response,
+    // The bearer and its delegation chain in one read: the invocation needs both.
+    let Some(jwt) = bearer(&req) else {
+        return failure_response(
+            &missing_credentials("a delegation token (JWT) from POST /anip/tokens"),
+            rt.default_disclosure(),
+        );
+    };
+    let (token, chain) = match rt.resolve_bearer_chain(&jwt).await {
+        Ok(resolved) => resolved,
+        Err(failure) => return failure_response(&failure, rt.default_disclosure()),
     };
     let level = disclosure_for(&rt.package, token.caller_class.as_deref());
     let request = match parse_json::<Value>(&body).and_then(InvokeRequest::parse) {
@@ -198,14 +207,14 @@ async fn invoke_capability(
             .declaration(&capability)
             .is_some_and(|d| d.supports_streaming());
     if !streams {
-        let outcome = invoke::invoke(&rt, &token, &capability, request, None).await;
+        let outcome = invoke::invoke_resolved(&rt, &token, chain, &capability, request, None).await;
         return HttpResponse::build(outcome.status).json(outcome.body);
     }
     let (sink, progress) = mpsc::unbounded_channel::<Value>();
     let runtime = rt.get_ref().clone();
     // The invocation runs to completion even if the client disconnects (§6.6 sink isolation).
     let task = actix_web::rt::spawn(async move {
-        invoke::invoke(&runtime, &token, &capability, request, Some(sink)).await
+        invoke::invoke_resolved(&runtime, &token, chain, &capability, request, Some(sink)).await
     });
     let events = stream::unfold((progress, Some(task)), |(mut progress, task)| async move {
         if let Some(event) = progress.recv().await {

@@ -8,6 +8,7 @@
 //! Architecture Invariant: every outcome after the bearer was resolved produces exactly one
 //! audit entry for the invocation, committed before the response is sent.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::http::StatusCode;
@@ -134,8 +135,22 @@ pub(crate) struct Progress {
 }
 
 impl Progress {
-    fn emit(&mut self, payload: Value) {
+    fn new(sink: Option<ProgressSink>, invocation_id: String, request: &InvokeRequest) -> Progress {
+        Progress {
+            sink,
+            emitted: 0,
+            delivered: 0,
+            disconnected: false,
+            started: Instant::now(),
+            invocation_id,
+            client_reference_id: request.client_reference_id.clone(),
+        }
+    }
+
+    /// Sends the event `payload()` makes, if anyone listens (otherwise it is never made).
+    fn emit(&mut self, payload: impl FnOnce() -> Value) {
         let Some(sink) = &self.sink else { return };
+        let payload = payload();
         self.emitted += 1;
         let event = json!({
             "invocation_id": self.invocation_id,
@@ -209,33 +224,45 @@ pub async fn invoke(
     request: InvokeRequest,
     sink: Option<ProgressSink>,
 ) -> Outcome {
+    match db::tokens::chain(&runtime.pool, &token.token_id).await {
+        Ok(chain) => {
+            invoke_resolved(runtime, token, Arc::new(chain), capability, request, sink).await
+        }
+        Err(error) => {
+            let task_id = request
+                .task_id
+                .clone()
+                .or_else(|| token.purpose.task_id.clone());
+            let progress = Progress::new(sink, ids::invocation_id(), &request);
+            respond(
+                &progress.invocation_id,
+                &request,
+                task_id,
+                Err(storage_failure(&error).into()),
+                disclosure_for(&runtime.package, token.caller_class.as_deref()),
+                &progress,
+            )
+        }
+    }
+}
+
+/// Runs one invocation for a resolved token whose delegation chain (root first, ending with the
+/// token) was read with it.
+pub async fn invoke_resolved(
+    runtime: &Runtime,
+    token: &Token,
+    chain: Arc<Vec<Token>>,
+    capability: &str,
+    request: InvokeRequest,
+    sink: Option<ProgressSink>,
+) -> Outcome {
     let started = Instant::now();
     let invocation_id = ids::invocation_id();
     let level = disclosure_for(&runtime.package, token.caller_class.as_deref());
     let token_task = token.purpose.task_id.clone();
     let task_id = request.task_id.clone().or_else(|| token_task.clone());
-    let mut progress = Progress {
-        sink,
-        emitted: 0,
-        delivered: 0,
-        disconnected: false,
-        started,
-        invocation_id: invocation_id.clone(),
-        client_reference_id: request.client_reference_id.clone(),
-    };
-    let chain = match db::tokens::chain(&runtime.pool, &token.token_id).await {
-        Ok(chain) => chain,
-        Err(error) => {
-            return respond(
-                &invocation_id,
-                &request,
-                task_id,
-                Err(storage_failure(&error).into()),
-                level,
-                &progress,
-            )
-        }
-    };
+    let mut progress = Progress::new(sink, invocation_id.clone(), &request);
+    progress.started = started;
     let mut facts = Facts {
         runtime,
         token,
@@ -619,7 +646,7 @@ pub(crate) async fn execute(
     let parameters = validate_inputs(decl, parameters)?;
     match decl.kind {
         CapabilityKind::Composed => {
-            progress.emit(json!({"stage": "composition_started", "capability": decl.name}));
+            progress.emit(|| json!({"stage": "composition_started", "capability": decl.name}));
             let result = compose::run(
                 runtime,
                 token,
@@ -629,17 +656,17 @@ pub(crate) async fn execute(
                 approved,
                 chain_ids,
                 &mut |step: &str| {
-                    progress.emit(json!({"stage": "step_completed", "step": step}));
+                    progress.emit(|| json!({"stage": "step_completed", "step": step}));
                 },
             )
             .await;
-            progress.emit(json!({"stage": "composition_finished"}));
+            progress.emit(|| json!({"stage": "composition_finished"}));
             result
         }
         CapabilityKind::Atomic => {
-            progress.emit(json!({"stage": "backend_call_started", "capability": decl.name}));
+            progress.emit(|| json!({"stage": "backend_call_started", "capability": decl.name}));
             let result = call_backend(runtime, decl, &parameters, ctx).await;
-            progress.emit(json!({"stage": "backend_call_finished", "success": result.is_ok()}));
+            progress.emit(|| json!({"stage": "backend_call_finished", "success": result.is_ok()}));
             result
         }
     }
@@ -675,7 +702,7 @@ pub(crate) async fn call_backend(
         ));
     };
     backend::http::call(
-        &runtime.http,
+        &backend::http::thread_client(&runtime.http),
         connection,
         binding,
         &Value::Object(parameters.clone()),

@@ -11,11 +11,13 @@ use time::OffsetDateTime;
 use crate::approval::{self, rfc3339, ApprovalGrant};
 use crate::audit::{AuditWriter, NewEntry};
 use crate::auth::ApiKeyHashes;
+use crate::bearer::{self, StoredChains, VerifiedJwts};
 use crate::contract::ControlType;
 use crate::db::{self, DbError};
 use crate::delegation::{self, Token, TokenRequest};
 use crate::failure::{Action, DisclosureLevel, Failure};
 use crate::ids;
+use crate::issuance::TokenWriter;
 use crate::keys::Keys;
 use crate::package::Package;
 
@@ -29,10 +31,17 @@ pub struct Runtime {
     pub keys: Keys,
     pub package: Arc<Package>,
     pub audit: AuditWriter,
+    pub tokens: TokenWriter,
     pub http: reqwest::Client,
     pub api_keys: ApiKeyHashes,
     manifest: Arc<RwLock<Option<SignedManifest>>>,
+    verified: Arc<VerifiedJwts>,
+    chains: Arc<StoredChains>,
+    discovery_cache: Arc<RwLock<DiscoveryCache>>,
 }
+
+/// Serialized discovery documents by base URL, with when they were made.
+type DiscoveryCache = std::collections::HashMap<String, (std::time::Instant, Arc<Vec<u8>>)>;
 
 /// Who authenticated at `/anip/tokens`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,6 +58,23 @@ pub struct SignedManifest {
     pub body: Arc<Vec<u8>>,
     pub signature: String,
     built_at: OffsetDateTime,
+}
+
+/// The stored token a verified JWT stands for, if every trust-relevant claim matches it.
+fn check_stored(stored: Option<Token>, claims: &signing::jwt::Claims) -> Result<Token, Failure> {
+    match stored {
+        Some(token) if token.matches_claims(claims) => Ok(token),
+        Some(_) => Err(Failure::new(
+            "invalid_token",
+            "the token's claims do not match the issued token",
+            Action::RequestNewDelegation,
+        )),
+        None => Err(Failure::new(
+            "invalid_token",
+            "the token is not known to this service",
+            Action::RequestNewDelegation,
+        )),
+    }
 }
 
 /// A database problem as a protocol failure (the client may retry).
@@ -76,7 +102,8 @@ pub fn disclosure_for(package: &Package, caller_class: Option<&str>) -> Disclosu
 }
 
 impl Runtime {
-    /// Assembles the state; the audit writer must already run.
+    /// Assembles the state; the audit writer must already run. Starts the token writer, so it
+    /// must be called inside a Tokio runtime.
     pub fn new(
         pool: store::Pool,
         keys: Keys,
@@ -84,18 +111,20 @@ impl Runtime {
         audit: AuditWriter,
         api_keys: ApiKeyHashes,
     ) -> Result<Runtime, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("anip-runtime/", env!("CARGO_PKG_VERSION")))
-            .pool_idle_timeout(std::time::Duration::from_secs(30))
-            .build()?;
+        let http = crate::backend::http::new_client()?;
+        let tokens = TokenWriter::spawn(pool.clone());
         Ok(Runtime {
             pool,
             keys,
             package: Arc::new(package),
             audit,
+            tokens,
             http,
             api_keys,
             manifest: Arc::new(RwLock::new(None)),
+            verified: Arc::new(VerifiedJwts::default()),
+            chains: Arc::new(StoredChains::default()),
+            discovery_cache: Arc::new(RwLock::new(DiscoveryCache::new())),
         })
     }
 
@@ -108,9 +137,56 @@ impl Runtime {
     /// and expiry first, then the store: the `jti` must exist and every trust-relevant claim
     /// must equal the stored value.
     pub async fn resolve_bearer(&self, jwt: &str) -> Result<Token, Failure> {
+        let claims = self.verify_bearer(jwt)?;
+        let token_id = bearer::token_id(&claims).unwrap_or_default();
+        let stored = db::tokens::get(&self.pool, token_id)
+            .await
+            .map_err(|e| storage_failure(&e))?;
+        check_stored(stored, &claims)
+    }
+
+    /// Like [`Runtime::resolve_bearer`], and also returns the token's delegation chain (root
+    /// first, ending with the token), read in the same query; for invocations. The chain read
+    /// is reused for up to `bearer::CHAIN_TTL` (see [`crate::bearer`] for why that is sound).
+    pub async fn resolve_bearer_chain(
+        &self,
+        jwt: &str,
+    ) -> Result<(Token, Arc<Vec<Token>>), Failure> {
+        let claims = self.verify_bearer(jwt)?;
+        let token_id = bearer::token_id(&claims).unwrap_or_default();
+        let now = std::time::Instant::now();
+        let chain = match self.chains.get(token_id, now) {
+            Some(chain) => chain,
+            None => {
+                // A root token (the signed claims name no parent, and the stored record must
+                // agree) is its own chain: one row by key instead of the recursive query.
+                let root = claims.get("parent_token_id").is_none_or(Value::is_null);
+                let chain = if root {
+                    db::tokens::get(&self.pool, token_id)
+                        .await
+                        .map(Vec::from_iter)
+                } else {
+                    db::tokens::chain(&self.pool, token_id).await
+                }
+                .map_err(|e| storage_failure(&e))?;
+                let chain = Arc::new(chain);
+                if chain.last().is_some_and(|t| t.token_id == token_id) {
+                    self.chains.insert(token_id, now, chain.clone());
+                }
+                chain
+            }
+        };
+        let stored = chain.last().filter(|t| t.token_id == token_id).cloned();
+        let token = check_stored(stored, &claims)?;
+        Ok((token, chain))
+    }
+
+    /// The verified claims of a bearer JWT, which must name a token id.
+    fn verify_bearer(&self, jwt: &str) -> Result<Arc<signing::jwt::Claims>, Failure> {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
         let claims = self
-            .keys
-            .verify_jwt(jwt, &self.package.service_id)
+            .verified
+            .verify(&self.keys, jwt, &self.package.service_id, now)
             .map_err(|error| match error {
                 signing::SigningError::TokenExpired { .. } => Failure::new(
                     "token_expired",
@@ -123,29 +199,14 @@ impl Runtime {
                     Action::RequestNewDelegation,
                 ),
             })?;
-        let Some(token_id) = claims.get("jti").and_then(Value::as_str) else {
+        if bearer::token_id(&claims).is_none() {
             return Err(Failure::new(
                 "invalid_token",
                 "the token has no jti claim",
                 Action::RequestNewDelegation,
             ));
-        };
-        let stored = db::tokens::get(&self.pool, token_id)
-            .await
-            .map_err(|e| storage_failure(&e))?;
-        match stored {
-            Some(token) if token.matches_claims(&claims) => Ok(token),
-            Some(_) => Err(Failure::new(
-                "invalid_token",
-                "the token's claims do not match the issued token",
-                Action::RequestNewDelegation,
-            )),
-            None => Err(Failure::new(
-                "invalid_token",
-                "the token is not known to this service",
-                Action::RequestNewDelegation,
-            )),
         }
+        Ok(claims)
     }
 
     /// Who is asking for a token at `/anip/tokens`: an ANIP JWT's subject first, else a
@@ -219,7 +280,8 @@ impl Runtime {
             ids::token_id(),
             now,
         )?;
-        db::tokens::insert(&self.pool, &token)
+        self.tokens
+            .insert(token.clone())
             .await
             .map_err(|e| storage_failure(&e))?;
         let jwt = self
@@ -553,6 +615,28 @@ impl Runtime {
                 ])),
             },
         })
+    }
+
+    /// `GET /.well-known/anip` serialized, as generated for `base_url` within the last second
+    /// (the document changes only in `generated_at`; it advertises a TTL of an hour).
+    pub fn discovery_document(&self, base_url: &str) -> Arc<Vec<u8>> {
+        let now = std::time::Instant::now();
+        if let Ok(cache) = self.discovery_cache.read() {
+            if let Some((at, body)) = cache.get(base_url) {
+                if now.saturating_duration_since(*at) < std::time::Duration::from_secs(1) {
+                    return body.clone();
+                }
+            }
+        }
+        let body = Arc::new(serde_json::to_vec(&self.discovery(base_url)).unwrap_or_default());
+        if let Ok(mut cache) = self.discovery_cache.write() {
+            // The base URL comes from the request's Host header: keep the map small.
+            if cache.len() >= 16 {
+                cache.clear();
+            }
+            cache.insert(base_url.to_owned(), (now, body.clone()));
+        }
+        body
     }
 
     /// `GET /.well-known/anip`.

@@ -94,12 +94,32 @@ pub struct NewEntry {
     pub entry_type: Option<String>,
 }
 
-/// An entry ready for the writer: its JSON (without sequence number, previous hash and
-/// signature) and the columns it is filtered by.
+/// An entry ready for the writer: its members (without sequence number, previous hash and
+/// signature), sorted by key as the canonical text orders them, and the columns it is filtered
+/// by.
 #[derive(Clone, Debug)]
 pub struct PreparedEntry {
-    pub fields: Map<String, Value>,
+    pub members: Vec<(&'static str, Value)>,
     pub columns: crate::db::audit::Columns,
+}
+
+impl PreparedEntry {
+    /// The members as a JSON object.
+    pub fn fields(&self) -> Map<String, Value> {
+        self.members
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect()
+    }
+
+    /// The canonical text around the two members the writer fills in.
+    pub fn template(&self) -> CanonicalTemplate {
+        CanonicalTemplate::from_sorted(self.members.iter().map(|(k, v)| (*k, v)))
+    }
+}
+
+fn text(value: &Option<String>) -> Value {
+    value.clone().map_or(Value::Null, Value::String)
 }
 
 impl NewEntry {
@@ -109,39 +129,50 @@ impl NewEntry {
         let (tier, keep) = retention(event_class);
         let expires_at = now + keep;
         let redacted = storage_redacted(event_class);
-        let fields = json!({
-            "timestamp": rfc3339(now),
-            "capability": self.capability,
-            "token_id": self.token_id,
-            "issuer": self.issuer,
-            "subject": self.subject,
-            "root_principal": self.root_principal,
-            "delegation_chain": self.delegation_chain,
-            "parameters": if redacted { Value::Null } else { self.parameters.unwrap_or(Value::Null) },
-            "success": self.success,
-            "result_summary": self.result_summary,
-            "failure_type": self.failure_type,
-            "cost_actual": self.cost_actual,
-            "invocation_id": self.invocation_id,
-            "client_reference_id": self.client_reference_id,
-            "task_id": self.task_id,
-            "parent_invocation_id": self.parent_invocation_id,
-            "upstream_service": self.upstream_service,
-            "stream_summary": self.stream_summary,
-            "event_class": event_class,
-            "retention_tier": tier,
-            "expires_at": rfc3339(expires_at),
-            "storage_redacted": redacted,
-            "entry_type": self.entry_type,
-            "budget_context": self.budget_context,
-            "binding_context": self.binding_context,
-            "approval_request_id": self.approval_request_id,
-            "approval_grant_id": self.approval_grant_id,
-        });
-        let fields = match fields {
-            Value::Object(map) => map,
-            _ => Map::new(),
+        let parameters = if redacted {
+            Value::Null
+        } else {
+            self.parameters.unwrap_or(Value::Null)
         };
+        let or_null = |value: Option<Value>| value.unwrap_or(Value::Null);
+        // Sorted by key (a test checks it): the order of the canonical text.
+        let members = vec![
+            ("approval_grant_id", text(&self.approval_grant_id)),
+            ("approval_request_id", text(&self.approval_request_id)),
+            ("binding_context", or_null(self.binding_context)),
+            ("budget_context", or_null(self.budget_context)),
+            ("capability", Value::String(self.capability.clone())),
+            ("client_reference_id", text(&self.client_reference_id)),
+            ("cost_actual", or_null(self.cost_actual)),
+            (
+                "delegation_chain",
+                Value::Array(
+                    self.delegation_chain
+                        .into_iter()
+                        .map(Value::String)
+                        .collect(),
+                ),
+            ),
+            ("entry_type", text(&self.entry_type)),
+            ("event_class", Value::String(event_class.to_owned())),
+            ("expires_at", Value::String(rfc3339(expires_at))),
+            ("failure_type", text(&self.failure_type)),
+            ("invocation_id", text(&self.invocation_id)),
+            ("issuer", text(&self.issuer)),
+            ("parameters", parameters),
+            ("parent_invocation_id", text(&self.parent_invocation_id)),
+            ("result_summary", or_null(self.result_summary)),
+            ("retention_tier", Value::String(tier.to_owned())),
+            ("root_principal", text(&self.root_principal)),
+            ("storage_redacted", Value::Bool(redacted)),
+            ("stream_summary", or_null(self.stream_summary)),
+            ("subject", text(&self.subject)),
+            ("success", Value::Bool(self.success)),
+            ("task_id", text(&self.task_id)),
+            ("timestamp", Value::String(rfc3339(now))),
+            ("token_id", text(&self.token_id)),
+            ("upstream_service", text(&self.upstream_service)),
+        ];
         let columns = crate::db::audit::Columns {
             recorded_at: Some(now),
             root_principal: self.root_principal,
@@ -153,7 +184,93 @@ impl NewEntry {
             event_class: Some(event_class.to_owned()),
             expires_at: Some(expires_at),
         };
-        PreparedEntry { fields, columns }
+        PreparedEntry { members, columns }
+    }
+}
+
+/// The canonical text of an entry with the two members only the writer knows (the sequence
+/// number and the previous hash) left open, rendered before the entry reaches the writer, so
+/// that the writer (one per replica, serial) only fills them in.
+#[derive(Clone, Debug)]
+pub struct CanonicalTemplate {
+    /// Up to and including `"previous_hash":`.
+    head: String,
+    /// From after the previous hash up to and including `"sequence_number":`.
+    middle: String,
+    /// The rest.
+    tail: String,
+}
+
+impl CanonicalTemplate {
+    /// The template of `fields` (any `sequence_number`, `previous_hash`, `signature` or `id`
+    /// is left out, as in [`canonical`]).
+    pub fn new(fields: &Map<String, Value>) -> CanonicalTemplate {
+        let mut members: Vec<(&str, &Value)> =
+            fields.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        // Go writes object keys sorted by their bytes, as `to_go_json` does.
+        members.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        CanonicalTemplate::from_sorted(members)
+    }
+
+    /// The template of members given sorted by key.
+    pub fn from_sorted<'a>(
+        members: impl IntoIterator<Item = (&'a str, &'a Value)>,
+    ) -> CanonicalTemplate {
+        const PREVIOUS: &str = "previous_hash";
+        const SEQUENCE: &str = "sequence_number";
+        let mut parts = Vec::with_capacity(3);
+        let mut out = String::with_capacity(1024);
+        out.push('{');
+        let mut first = true;
+        let mut key = |out: &mut String, key: &str| {
+            if !std::mem::take(&mut first) {
+                out.push(',');
+            }
+            out.push_str(&to_go_json(
+                &Value::String(key.to_owned()),
+                GoJsonOptions::DIGEST,
+            ));
+            out.push(':');
+        };
+        let mut open = [PREVIOUS, SEQUENCE].into_iter().peekable();
+        for (name, value) in members {
+            if matches!(name, "signature" | "id" | PREVIOUS | SEQUENCE) {
+                continue;
+            }
+            while let Some(placeholder) = open.next_if(|p| *p < name) {
+                key(&mut out, placeholder);
+                parts.push(std::mem::take(&mut out));
+            }
+            key(&mut out, name);
+            out.push_str(&to_go_json(value, GoJsonOptions::DIGEST));
+        }
+        for placeholder in open {
+            key(&mut out, placeholder);
+            parts.push(std::mem::take(&mut out));
+        }
+        out.push('}');
+        let mut parts = parts.into_iter();
+        CanonicalTemplate {
+            head: parts.next().unwrap_or_default(),
+            middle: parts.next().unwrap_or_default(),
+            tail: out,
+        }
+    }
+
+    /// The canonical text with the sequence number and previous hash filled in.
+    pub fn fill(&self, sequence_number: i64, previous_hash: &str) -> String {
+        let previous = to_go_json(
+            &Value::String(previous_hash.to_owned()),
+            GoJsonOptions::DIGEST,
+        );
+        let sequence = to_go_json(&Value::from(sequence_number), GoJsonOptions::DIGEST);
+        let mut text = String::with_capacity(
+            self.head.len() + previous.len() + self.middle.len() + sequence.len() + self.tail.len(),
+        );
+        for part in [&self.head, &previous, &self.middle, &sequence, &self.tail] {
+            text.push_str(part);
+        }
+        text
     }
 }
 
@@ -225,6 +342,40 @@ mod tests {
     }
 
     #[test]
+    fn the_template_fills_in_to_the_canonical_text() {
+        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        for parameters in [
+            json!({"previous_hash": "", "sequence_number": 0, "q": "<&>\u{2028}"}),
+            json!({"z": [1.5, 1e21, null], "a": {"previous_hash": "x"}}),
+        ] {
+            let entry = NewEntry {
+                capability: "book".into(),
+                parameters: Some(parameters),
+                success: true,
+                side_effect: Some(SideEffectType::Irreversible),
+                result_summary: Some(json!({"sequence_number": 9, "previous_hash": "y"})),
+                ..NewEntry::default()
+            }
+            .prepare(now);
+            let template = entry.template();
+            assert!(
+                entry.members.windows(2).all(|w| w[0].0 < w[1].0),
+                "members sorted"
+            );
+            for (sequence, previous) in [(1, "sha256:0"), (9_007_199_254_740_993, "sha256:ab")] {
+                assert_eq!(
+                    CanonicalTemplate::new(&entry.fields()).fill(sequence, previous),
+                    template.fill(sequence, previous)
+                );
+                let mut fields = entry.fields();
+                fields.insert("sequence_number".into(), json!(sequence));
+                fields.insert("previous_hash".into(), json!(previous));
+                assert_eq!(template.fill(sequence, previous), canonical(&fields));
+            }
+        }
+    }
+
+    #[test]
     fn low_value_entries_are_stored_without_parameters() {
         let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
         let entry = NewEntry {
@@ -235,10 +386,11 @@ mod tests {
             ..NewEntry::default()
         }
         .prepare(now);
-        assert_eq!(entry.fields["parameters"], Value::Null);
-        assert_eq!(entry.fields["storage_redacted"], true);
-        assert_eq!(entry.fields["retention_tier"], "short");
-        let text = canonical(&entry.fields);
+        let fields = entry.fields();
+        assert_eq!(fields["parameters"], Value::Null);
+        assert_eq!(fields["storage_redacted"], true);
+        assert_eq!(fields["retention_tier"], "short");
+        let text = canonical(&fields);
         assert!(text.starts_with("{\"approval_grant_id\":null"), "{text}");
         assert_eq!(entry_json(&text, "sig")["signature"], "sig");
     }

@@ -1,25 +1,54 @@
-//! The batching audit writer: one background task per replica collects the entries waiting to
-//! be written and commits them together in one transaction (see `db::audit::append_batch`),
-//! then acknowledges each. Callers wait for their acknowledgement, so no invocation is answered
-//! before its entry is durable, while a burst of invocations costs one commit instead of many.
+//! The batching audit writer (group commit): one background task per replica collects the
+//! entries waiting to be written and commits them together, then acknowledges each. Callers
+//! wait for their acknowledgement, so no invocation is answered before its entry is durable,
+//! while a burst of invocations costs one commit instead of many: the entries that arrive while
+//! one batch commits form the next batch.
+//!
+//! Each batch is one statement on a connection the writer keeps: the entries are sealed
+//! (sequence numbers, chain, signatures) after the head this replica last wrote, and the
+//! statement advances the head only if no other replica appended since, inserting the entries
+//! only if it did (`db::audit::insert_after`). While that statement commits, the entries arriving
+//! meanwhile are already sealed after the head it will leave, so sealing (signing, mostly) never
+//! waits for the disk and the disk never waits for sealing. When another replica did append,
+//! the batch is sealed again under the head row's lock (`db::audit::append_locked`), which
+//! serializes every replica; either way sequence numbers are gap-free and the chain has no
+//! forks.
+//!
+//! The callers do the per-entry work that does not depend on the log's head (classification,
+//! the canonical text around the two open members), so the writer only fills in, hashes and
+//! signs.
+
+use std::sync::Arc;
 
 use serde_json::Value;
 use signing::digest::{hex, sha256};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{canonical, entry_json, merkle, NewEntry, PreparedEntry};
+use super::{entry_json, merkle, CanonicalTemplate, NewEntry};
+use crate::db::audit::{Columns, Head, Rows, Sealed};
 use crate::db::{self, DbError};
 use crate::keys::Keys;
 
-/// The most entries committed in one transaction.
-const MAX_BATCH: usize = 256;
+/// The most entries committed in one statement.
+const MAX_BATCH: usize = 512;
+
+/// The most entries sealed ahead before the statement in flight is polled again.
+const SEAL_AHEAD_STEP: usize = 32;
 
 /// An entry as committed.
 #[derive(Clone, Debug)]
 pub struct Recorded {
     pub sequence_number: i64,
+    /// The exact text hashed into the chain.
+    pub canonical: String,
+    pub signature: String,
+}
+
+impl Recorded {
     /// The entry as `/anip/audit` returns it (with `signature`).
-    pub entry: Value,
+    pub fn entry(&self) -> Value {
+        entry_json(&self.canonical, &self.signature)
+    }
 }
 
 /// Why an entry could not be recorded.
@@ -32,7 +61,8 @@ pub enum AuditError {
 }
 
 struct Job {
-    entry: PreparedEntry,
+    template: CanonicalTemplate,
+    columns: Columns,
     ack: oneshot::Sender<Result<Recorded, String>>,
 }
 
@@ -45,8 +75,16 @@ pub struct AuditWriter {
 impl AuditWriter {
     /// Starts the writer task on the current Tokio runtime.
     pub fn spawn(pool: store::Pool, keys: Keys) -> AuditWriter {
-        let (jobs, receiver) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run(pool, keys, receiver));
+        let (jobs, receiver) = mpsc::channel(8 * MAX_BATCH);
+        tokio::spawn(run(
+            Writer {
+                pool,
+                keys,
+                client: None,
+                head: None,
+            },
+            receiver,
+        ));
         AuditWriter { jobs }
     }
 
@@ -56,7 +94,8 @@ impl AuditWriter {
         let (ack, done) = oneshot::channel();
         self.jobs
             .send(Job {
-                entry: prepared,
+                template: prepared.template(),
+                columns: prepared.columns,
                 ack,
             })
             .await
@@ -69,68 +108,239 @@ impl AuditWriter {
     }
 }
 
-async fn run(pool: store::Pool, keys: Keys, mut receiver: mpsc::Receiver<Job>) {
-    while let Some(first) = receiver.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match receiver.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+/// The writer's state between batches.
+struct Writer {
+    pool: store::Pool,
+    keys: Keys,
+    /// The connection the writer keeps (dropped after an error).
+    client: Option<Arc<store::PooledClient>>,
+    /// The head after this replica's last append; `None` until the first one, and after an
+    /// error.
+    head: Option<Head>,
+}
+
+/// Entries sealed in order: the head they follow, their rows, and the head they leave.
+type SealedRun = (Head, Rows, Head);
+
+/// Jobs waiting for the next statement, sealed (all of them, in order) after `from` when
+/// `sealed` is set.
+struct Next {
+    jobs: Vec<Job>,
+    sealed: Option<SealedRun>,
+}
+
+async fn run(mut writer: Writer, mut receiver: mpsc::Receiver<Job>) {
+    // Take the connection now, at start, from what the process opened on this runtime: a
+    // connection's I/O task runs where it was opened, and the writer should not have to wait
+    // for a busy request worker to drive it.
+    if let Ok(client) = writer.pool.get().await {
+        writer.client = Some(Arc::new(client));
+    }
+    let mut next = Next {
+        jobs: Vec::with_capacity(MAX_BATCH),
+        sealed: None,
+    };
+    let mut open = true;
+    loop {
+        if next.jobs.is_empty() {
+            if !open || receiver.recv_many(&mut next.jobs, MAX_BATCH).await == 0 {
+                return;
             }
+            next.sealed = None;
         }
+        let batch = std::mem::take(&mut next.jobs);
         let started = std::time::Instant::now();
-        let outcome = commit(&pool, &keys, &batch).await;
-        metrics::histogram!("anip_runtime_audit_batch_seconds")
-            .record(started.elapsed().as_secs_f64());
-        metrics::histogram!("anip_runtime_audit_batch_size").record(batch.len() as f64);
-        match outcome {
-            Ok(recorded) => {
-                for (job, recorded) in batch.into_iter().zip(recorded) {
-                    // A caller that gave up waiting is not an error: its entry is committed.
-                    let _ = job.ack.send(Ok(recorded));
+        let Some(head) = writer.head.clone() else {
+            // The first batch, or the first after an error: under the head's lock.
+            let outcome = writer.commit_locked(&batch).await;
+            finish(batch, outcome, started);
+            continue;
+        };
+        let (from, rows, to) = match next.sealed.take() {
+            Some((from, rows, to)) if from == head && rows.len() == batch.len() => (from, rows, to),
+            _ => match writer.seal(&batch, head) {
+                Ok(sealed) => sealed,
+                Err(error) => {
+                    writer.reset();
+                    finish(batch, Err(error), started);
+                    continue;
+                }
+            },
+        };
+        let client = match writer.client().await {
+            Ok(client) => client,
+            Err(error) => {
+                writer.reset();
+                finish(batch, Err(error), started);
+                continue;
+            }
+        };
+        let in_flight_end = to.clone();
+        let statement = tokio::spawn(async move {
+            let outcome = db::audit::insert_after(&client, &from, &rows, &to).await;
+            (outcome, rows, to)
+        });
+        tokio::pin!(statement);
+        // While the statement commits, take in and seal what arrives, after the head it leaves.
+        let mut ahead: Option<SealedRun> = None;
+        let finished = loop {
+            // A few at a time, so that the statement's answer is looked at between them.
+            let room = (MAX_BATCH - next.jobs.len()).min(SEAL_AHEAD_STEP);
+            tokio::select! {
+                biased;
+                finished = &mut statement => break finished,
+                received = receiver.recv_many(&mut next.jobs, room),
+                    if open && room > 0 =>
+                {
+                    if received == 0 {
+                        open = false;
+                        continue;
+                    }
+                    writer.seal_ahead(&mut ahead, &next.jobs, &in_flight_end);
                 }
             }
-            Err(error) => {
-                tracing::error!(event = "audit_append_failed", entries = batch.len(), error = %error, "audit batch not committed");
-                for job in batch {
-                    let _ = job.ack.send(Err(error.to_string()));
-                }
+        };
+        match finished {
+            Ok((Ok(true), rows, to)) => {
+                writer.head = Some(to.clone());
+                next.sealed = ahead.filter(|(from, _, _)| *from == to);
+                finish(batch, Ok(committed(rows)), started);
+            }
+            Ok((Ok(false), _, _)) => {
+                // Another replica appended since this one last did.
+                metrics::counter!("anip_runtime_audit_locked_appends_total").increment(1);
+                let outcome = writer.commit_locked(&batch).await;
+                finish(batch, outcome, started);
+            }
+            Ok((Err(error), _, _)) => {
+                writer.reset();
+                finish(batch, Err(error), started);
+            }
+            Err(_) => {
+                writer.reset();
+                finish(
+                    batch,
+                    Err(DbError::Corrupt("audit writer statement task")),
+                    started,
+                );
             }
         }
     }
 }
 
-async fn commit(pool: &store::Pool, keys: &Keys, batch: &[Job]) -> Result<Vec<Recorded>, DbError> {
-    let columns: Vec<db::audit::Columns> =
-        batch.iter().map(|job| job.entry.columns.clone()).collect();
-    let mut finished: Vec<Value> = Vec::with_capacity(batch.len());
-    let sealed = db::audit::append_batch(pool, &columns, |index, sequence, previous_hash| {
-        let mut fields = batch[index].entry.fields.clone();
-        fields.insert("sequence_number".into(), Value::from(sequence));
-        fields.insert(
-            "previous_hash".into(),
-            Value::String(previous_hash.to_owned()),
-        );
-        let text = canonical(&fields);
-        let digest = hex(&sha256(text.as_bytes()));
-        let signature = keys
-            .sign_audit_hash(&digest)
-            .map_err(|_| DbError::Corrupt("audit signing key"))?;
-        finished.push(entry_json(&text, &signature));
-        Ok(db::audit::Sealed {
-            leaf_hash: merkle::leaf_hash(text.as_bytes()).to_vec(),
-            entry_hash: format!("sha256:{digest}"),
-            canonical: text,
+/// Acknowledges every job of a batch.
+fn finish(batch: Vec<Job>, outcome: Result<Vec<Recorded>, DbError>, started: std::time::Instant) {
+    metrics::histogram!("anip_runtime_audit_batch_seconds").record(started.elapsed().as_secs_f64());
+    metrics::histogram!("anip_runtime_audit_batch_size").record(batch.len() as f64);
+    match outcome {
+        Ok(recorded) => {
+            for (job, recorded) in batch.into_iter().zip(recorded) {
+                // A caller that gave up waiting is not an error: its entry is committed.
+                let _ = job.ack.send(Ok(recorded));
+            }
+        }
+        Err(error) => {
+            tracing::error!(event = "audit_append_failed", entries = batch.len(), error = %error, "audit batch not committed");
+            for job in batch {
+                let _ = job.ack.send(Err(error.to_string()));
+            }
+        }
+    }
+}
+
+fn committed(rows: Rows) -> Vec<Recorded> {
+    rows.into_committed()
+        .map(|(sequence_number, canonical, signature)| Recorded {
+            sequence_number,
+            canonical,
             signature,
         })
+        .collect()
+}
+
+impl Writer {
+    /// Forgets the connection and the head: after an error both are in doubt.
+    fn reset(&mut self) {
+        self.client = None;
+        self.head = None;
+    }
+
+    async fn client(&mut self) -> Result<Arc<store::PooledClient>, DbError> {
+        match &self.client {
+            Some(client) => Ok(client.clone()),
+            None => Ok(self.client.insert(Arc::new(self.pool.get().await?)).clone()),
+        }
+    }
+
+    /// `jobs` sealed after `from`: `(from, rows, the head after them)`.
+    fn seal(&self, jobs: &[Job], from: Head) -> Result<SealedRun, DbError> {
+        let mut head = from.clone();
+        let mut rows = Rows::default();
+        for job in jobs {
+            rows.push_sealed(&job.columns, &mut head, |sequence, previous| {
+                seal(&self.keys, &job.template, sequence, previous)
+            })?;
+        }
+        Ok((from, rows, head))
+    }
+
+    /// Seals the jobs of `jobs` not yet in `ahead`, which starts at `start`, the head the
+    /// batch in flight leaves. A failure drops `ahead`: the jobs are sealed again when sent.
+    fn seal_ahead(&self, ahead: &mut Option<SealedRun>, jobs: &[Job], start: &Head) {
+        let (_, rows, head) =
+            ahead.get_or_insert_with(|| (start.clone(), Rows::default(), start.clone()));
+        for job in &jobs[rows.len()..] {
+            let sealed = rows.push_sealed(&job.columns, head, |sequence, previous| {
+                seal(&self.keys, &job.template, sequence, previous)
+            });
+            if sealed.is_err() {
+                *ahead = None;
+                return;
+            }
+        }
+    }
+
+    async fn commit_locked(&mut self, batch: &[Job]) -> Result<Vec<Recorded>, DbError> {
+        let outcome = async {
+            let mut client = self.pool.get().await?;
+            let columns: Vec<Columns> = batch.iter().map(|job| job.columns.clone()).collect();
+            let keys = &self.keys;
+            db::audit::append_locked(&mut client, &columns, |index, sequence, previous| {
+                seal(keys, &batch[index].template, sequence, previous)
+            })
+            .await
+        }
+        .await;
+        match outcome {
+            Ok((rows, head)) => {
+                self.head = Some(head);
+                Ok(committed(rows))
+            }
+            Err(error) => {
+                self.reset();
+                Err(error)
+            }
+        }
+    }
+}
+
+/// Makes an entry final at `sequence` after `previous_hash`: its canonical text, hash, signature
+/// and Merkle leaf.
+fn seal(
+    keys: &Keys,
+    template: &CanonicalTemplate,
+    sequence: i64,
+    previous_hash: &str,
+) -> Result<Sealed, DbError> {
+    let text = template.fill(sequence, previous_hash);
+    let digest = hex(&sha256(text.as_bytes()));
+    let signature = keys
+        .sign_audit_hash(&digest)
+        .map_err(|_| DbError::Corrupt("audit signing key"))?;
+    Ok(Sealed {
+        leaf_hash: merkle::leaf_hash(text.as_bytes()).to_vec(),
+        entry_hash: format!("sha256:{digest}"),
+        canonical: text,
+        signature,
     })
-    .await?;
-    Ok(sealed
-        .into_iter()
-        .zip(finished)
-        .map(|((sequence_number, _), entry)| Recorded {
-            sequence_number,
-            entry,
-        })
-        .collect())
 }

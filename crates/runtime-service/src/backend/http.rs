@@ -17,6 +17,52 @@ fn invalid(detail: String) -> Failure {
     Failure::new("invalid_parameters", detail, Action::RevalidateState).retry(false)
 }
 
+/// A client for calling backends: connection pooling, an idle timeout, our user agent.
+pub fn new_client() -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .user_agent(concat!("anip-runtime/", env!("CARGO_PKG_VERSION")))
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build()
+}
+
+/// The client for backend calls made on this thread (`shared` if one cannot be built). actix
+/// runs a single-threaded runtime per worker; a pooled connection's I/O task runs on the thread
+/// that opened it, so a client shared by the workers would wake another thread twice per call.
+/// One client per thread keeps each call on the thread that handles the request.
+pub fn thread_client(shared: &reqwest::Client) -> reqwest::Client {
+    thread_local! {
+        static CLIENT: std::cell::RefCell<Option<reqwest::Client>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    CLIENT.with(|client| {
+        client
+            .borrow_mut()
+            .get_or_insert_with(|| new_client().unwrap_or_else(|_| shared.clone()))
+            .clone()
+    })
+}
+
+/// `base` parsed, remembered per thread: parsing (host normalization included) costs more than
+/// the rest of building a request URL, and a runtime has a handful of connections.
+fn base_url(base: &str) -> Option<reqwest::Url> {
+    thread_local! {
+        static PARSED: std::cell::RefCell<std::collections::HashMap<String, reqwest::Url>> =
+            std::cell::RefCell::new(std::collections::HashMap::new());
+    }
+    PARSED.with(|parsed| {
+        let mut parsed = parsed.borrow_mut();
+        if let Some(url) = parsed.get(base) {
+            return Some(url.clone());
+        }
+        let url = reqwest::Url::parse(base).ok()?;
+        if parsed.len() >= 64 {
+            parsed.clear();
+        }
+        parsed.insert(base.to_owned(), url.clone());
+        Some(url)
+    })
+}
+
 /// Builds the request URL: path template segments filled from the input (each percent-encoded
 /// as one segment), then the query mapping.
 fn build_url(
@@ -25,7 +71,7 @@ fn build_url(
     input: &Value,
     context: &Value,
 ) -> Result<reqwest::Url, Failure> {
-    let mut url = reqwest::Url::parse(&connection.base_url).map_err(|_| {
+    let mut url = base_url(&connection.base_url).ok_or_else(|| {
         Failure::new(
             "backend_not_configured",
             "the backend URL is not valid",
@@ -198,15 +244,6 @@ fn transport_failure(error: &reqwest::Error, idempotent: bool, connection: &str)
 }
 
 fn map_success(binding: &HttpBinding, body: Value) -> BackendResult {
-    let result = match binding.response.result.as_deref() {
-        None | Some("$") => body.clone(),
-        Some(path) => response_path(&body, path).cloned().unwrap_or(Value::Null),
-    };
-    let result = if result.is_object() {
-        result
-    } else {
-        json!({ "result": result })
-    };
     let cost_actual = binding.response.cost_actual.as_ref().and_then(|cost| {
         let amount = response_path(&body, &cost.amount)?.as_f64()?;
         let currency = cost
@@ -216,6 +253,15 @@ fn map_success(binding: &HttpBinding, body: Value) -> BackendResult {
             .and_then(Value::as_str);
         Some(json!({"financial": {"amount": amount, "currency": currency}}))
     });
+    let result = match binding.response.result.as_deref() {
+        None | Some("$") => body,
+        Some(path) => response_path(&body, path).cloned().unwrap_or(Value::Null),
+    };
+    let result = if result.is_object() {
+        result
+    } else {
+        json!({ "result": result })
+    };
     BackendResult {
         result,
         cost_actual,

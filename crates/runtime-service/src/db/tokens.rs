@@ -1,4 +1,5 @@
-//! `runtime_tokens`.
+//! `runtime_tokens`. Statements are prepared once per pooled connection (`prepare_cached`), so
+//! a lookup costs one round trip.
 
 use serde_json::Value;
 use tokio_postgres::Row;
@@ -16,9 +17,13 @@ pub async fn insert(pool: &store::Pool, token: &Token) -> Result<(), DbError> {
         serde_json::to_value(&token.purpose).map_err(|_| DbError::Corrupt("token purpose"))?;
     let constraints = serde_json::to_value(&token.constraints)
         .map_err(|_| DbError::Corrupt("token constraints"))?;
+    let statement = client
+        .prepare_cached(&format!("INSERT INTO runtime_tokens ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"))
+        .await
+        .map_err(query_error("preparing a token insert"))?;
     client
         .execute(
-            &format!("INSERT INTO runtime_tokens ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"),
+            &statement,
             &[
                 &token.token_id,
                 &token.issuer,
@@ -36,6 +41,57 @@ pub async fn insert(pool: &store::Pool, token: &Token) -> Result<(), DbError> {
         )
         .await
         .map_err(query_error("storing a token"))?;
+    Ok(())
+}
+
+/// Stores newly issued tokens in one statement (one commit for all of them).
+pub async fn insert_many(client: &store::PooledClient, tokens: &[Token]) -> Result<(), DbError> {
+    let json = |value: Result<serde_json::Value, serde_json::Error>, what| {
+        value.map_err(|_| DbError::Corrupt(what))
+    };
+    let mut scope = Vec::with_capacity(tokens.len());
+    let mut purpose = Vec::with_capacity(tokens.len());
+    let mut constraints = Vec::with_capacity(tokens.len());
+    for token in tokens {
+        scope.push(json(serde_json::to_value(&token.scope), "token scope")?);
+        purpose.push(json(serde_json::to_value(&token.purpose), "token purpose")?);
+        constraints.push(json(
+            serde_json::to_value(&token.constraints),
+            "token constraints",
+        )?);
+    }
+    let column = |f: fn(&Token) -> String| tokens.iter().map(f).collect::<Vec<String>>();
+    let optional =
+        |f: fn(&Token) -> Option<String>| tokens.iter().map(f).collect::<Vec<Option<String>>>();
+    let statement = client
+        .prepare_cached(&format!(
+            "INSERT INTO runtime_tokens ({COLUMNS})
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::jsonb[],
+                                  $6::text[], $7::text[], $8::jsonb[], $9::text[], $10::text[],
+                                  $11::timestamptz[], $12::timestamptz[])"
+        ))
+        .await
+        .map_err(query_error("preparing a token insert"))?;
+    client
+        .execute(
+            &statement,
+            &[
+                &column(|t| t.token_id.clone()),
+                &column(|t| t.issuer.clone()),
+                &column(|t| t.subject.clone()),
+                &scope,
+                &purpose,
+                &optional(|t| t.parent.clone()),
+                &column(|t| t.root_principal.clone()),
+                &constraints,
+                &optional(|t| t.caller_class.clone()),
+                &optional(|t| t.session_id.clone()),
+                &tokens.iter().map(|t| t.issued_at).collect::<Vec<_>>(),
+                &tokens.iter().map(|t| t.expires_at).collect::<Vec<_>>(),
+            ],
+        )
+        .await
+        .map_err(query_error("storing tokens"))?;
     Ok(())
 }
 
@@ -61,11 +117,14 @@ fn from_row(row: &Row) -> Result<Token, DbError> {
 /// The token with this id.
 pub async fn get(pool: &store::Pool, token_id: &str) -> Result<Option<Token>, DbError> {
     let client = pool.get().await?;
+    let statement = client
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM runtime_tokens WHERE token_id = $1"
+        ))
+        .await
+        .map_err(query_error("preparing a token lookup"))?;
     let row = client
-        .query_opt(
-            &format!("SELECT {COLUMNS} FROM runtime_tokens WHERE token_id = $1"),
-            &[&token_id],
-        )
+        .query_opt(&statement, &[&token_id])
         .await
         .map_err(query_error("loading a token"))?;
     row.as_ref().map(from_row).transpose()
@@ -75,9 +134,8 @@ pub async fn get(pool: &store::Pool, token_id: &str) -> Result<Option<Token>, Db
 /// root has a parent is incomplete (an ancestor is missing).
 pub async fn chain(pool: &store::Pool, token_id: &str) -> Result<Vec<Token>, DbError> {
     let client = pool.get().await?;
-    let rows = client
-        .query(
-            &format!(
+    let statement = client
+        .prepare_cached(&format!(
                 "WITH RECURSIVE chain AS (
                      SELECT {COLUMNS}, 0 AS depth FROM runtime_tokens WHERE token_id = $1
                      UNION ALL
@@ -87,9 +145,11 @@ pub async fn chain(pool: &store::Pool, token_id: &str) -> Result<Vec<Token>, DbE
                      WHERE c.depth < 64
                  )
                  SELECT {COLUMNS} FROM chain ORDER BY depth DESC"
-            ),
-            &[&token_id],
-        )
+        ))
+        .await
+        .map_err(query_error("preparing a delegation chain lookup"))?;
+    let rows = client
+        .query(&statement, &[&token_id])
         .await
         .map_err(query_error("loading a delegation chain"))?;
     rows.iter().map(from_row).collect()
