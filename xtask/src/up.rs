@@ -6,8 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -425,22 +424,9 @@ fn wait_for_stop(
     })
 }
 
-/// The status code of a plain HTTP/1.1 GET to a loopback URL (no client library needed).
-pub fn http_status(url: &str) -> anyhow::Result<u16> {
-    let rest = url.strip_prefix("http://").context("only http:// URLs")?;
-    let (host, path) = rest
-        .split_once('/')
-        .map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
-    let mut stream = TcpStream::connect(host)?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut head = [0u8; 12];
-    stream.read_exact(&mut head)?;
-    let text = std::str::from_utf8(&head)?;
-    Ok(text.get(9..12).context("short status line")?.parse()?)
+/// The status code of one GET of a loopback URL: the services' own container health check.
+pub fn http_status(url: &str) -> std::io::Result<u16> {
+    observability::healthcheck::status(url, Duration::from_secs(5))
 }
 
 /// Dev credentials generated once and kept in `.anip/secrets.env` (mode 0600).
