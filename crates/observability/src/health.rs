@@ -1,6 +1,6 @@
 //! Liveness, readiness and metrics endpoints as one reusable service set.
 //!
-//! ```ignore
+//! ```text
 //! let health = Health::new("anip-registry", "anip_registry", DbReadiness::new(pool, &MIGRATIONS))
 //!     .with_extra("signing_mode", "local")
 //!     .with_extra("active_key_id", key_id);

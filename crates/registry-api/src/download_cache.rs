@@ -161,37 +161,15 @@ impl DownloadCache {
 /// Runs until the process ends; reconnects with a backoff, clearing the cache after every
 /// reconnect because notifications sent meanwhile were lost.
 pub async fn listen_for_lifecycle_changes(database_url: String, cache: Arc<DownloadCache>) {
-    use futures_util::future::poll_fn;
     let mut backoff = Duration::from_millis(200);
     loop {
-        match tokio_postgres::connect(&database_url, tokio_postgres::NoTls).await {
-            Ok((client, mut connection)) => {
-                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-                let driver = tokio::spawn(async move {
-                    loop {
-                        match poll_fn(|cx| connection.poll_message(cx)).await {
-                            Some(Ok(tokio_postgres::AsyncMessage::Notification(n))) => {
-                                if tx.send(n.payload().to_owned()).is_err() {
-                                    return;
-                                }
-                            }
-                            Some(Ok(_)) => {}
-                            Some(Err(_)) | None => return,
-                        }
-                    }
-                });
-                if client
-                    .batch_execute(&format!("LISTEN {LIFECYCLE_CHANNEL}"))
-                    .await
-                    .is_ok()
-                {
-                    cache.clear();
-                    backoff = Duration::from_millis(200);
-                    while let Some(payload) = rx.recv().await {
-                        cache.apply_notification(&payload);
-                    }
+        match store::listen(&database_url, LIFECYCLE_CHANNEL).await {
+            Ok(mut notifications) => {
+                cache.clear();
+                backoff = Duration::from_millis(200);
+                while let Some(payload) = notifications.recv().await {
+                    cache.apply_notification(&payload);
                 }
-                driver.abort();
                 tracing::warn!(
                     event = "registry_lifecycle_listener_lost",
                     "lifecycle notifications interrupted; reconnecting"

@@ -58,3 +58,19 @@ impl StoreError {
         move |source| StoreError::Io { context, source }
     }
 }
+
+/// An error with its chain of sources (`a: b: c`): pool and TLS errors keep their reason (an
+/// expired or misnamed certificate, say) a few levels down.
+pub(crate) fn with_sources(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        let inner_text = inner.to_string();
+        if !text.ends_with(&inner_text) {
+            text.push_str(": ");
+            text.push_str(&inner_text);
+        }
+        source = inner.source();
+    }
+    text
+}

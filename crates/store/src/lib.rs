@@ -5,6 +5,9 @@
 //! * [`migrate`] applies a service's embedded refinery migrations under a
 //!   PostgreSQL advisory lock, so any number of replicas may start at once.
 //! * [`readiness`] is what `/readyz`-style endpoints report.
+//! * [`listen`] keeps a `LISTEN` session whose notifications arrive on a channel.
+//! * Every connection honours libpq's `sslmode` and `sslrootcert` in the URL (TLS through
+//!   rustls; see the `tls` module).
 //! * [`LocalPostgres`] runs a private PostgreSQL cluster for development.
 //! * [`testing`] hands out one freshly migrated database per test.
 //!
@@ -16,9 +19,11 @@
 mod error;
 mod local;
 mod migrate;
+mod notify;
 mod pool;
 mod readiness;
 pub mod testing;
+mod tls;
 mod url;
 
 pub use deadpool_postgres::{Object as PooledClient, Pool};
@@ -26,5 +31,6 @@ pub use deadpool_postgres::{Object as PooledClient, Pool};
 pub use error::StoreError;
 pub use local::{find_pg_bin, LocalPostgres};
 pub use migrate::{migrate, MigrationReport, MigrationSet};
+pub use notify::{listen, Notifications};
 pub use pool::{connect_pool, PoolOptions};
 pub use readiness::{readiness, Readiness};

@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use crate::url::{connect_dedicated, parse_config, quote_ident, DEFAULT_CONNECT_TIMEOUT};
+use crate::url::{connect_dedicated, parse_target, quote_ident, DEFAULT_CONNECT_TIMEOUT};
 use crate::StoreError;
 
 /// The unprivileged account PostgreSQL runs as when we are root.
@@ -76,8 +76,8 @@ impl LocalPostgres {
 
     /// Creates database `name` unless it exists (safe to call concurrently).
     pub async fn ensure_database(&self, name: &str) -> Result<(), StoreError> {
-        let config = parse_config(&self.url("postgres"))?;
-        let client = connect_dedicated(&config, DEFAULT_CONNECT_TIMEOUT).await?;
+        let target = parse_target(&self.url("postgres"))?;
+        let client = connect_dedicated(&target, DEFAULT_CONNECT_TIMEOUT).await?;
         let exists = client
             .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
             .await?

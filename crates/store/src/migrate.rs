@@ -5,14 +5,14 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use tokio_postgres::Client;
 
-use crate::url::{connect_dedicated, describe_target, parse_config, DEFAULT_CONNECT_TIMEOUT};
+use crate::url::{connect_dedicated, describe_target, parse_target, DEFAULT_CONNECT_TIMEOUT};
 use crate::StoreError;
 
 /// A service's embedded refinery migrations.
 ///
 /// A service declares:
 ///
-/// ```ignore
+/// ```text
 /// mod embedded {
 ///     refinery::embed_migrations!("../../migrations/registry");
 /// }
@@ -68,9 +68,9 @@ pub async fn migrate(url: &str, set: &MigrationSet) -> Result<MigrationReport, S
             reason: format!("invalid history table name {:?}", set.history_table),
         });
     }
-    let config = parse_config(url)?;
-    let mut client = connect_dedicated(&config, DEFAULT_CONNECT_TIMEOUT).await?;
-    let target = describe_target(&config);
+    let target = parse_target(url)?;
+    let mut client = connect_dedicated(&target, DEFAULT_CONNECT_TIMEOUT).await?;
+    let described = describe_target(&target.config);
     let failed = |reason: String| StoreError::Migration {
         service: set.service,
         reason,
@@ -80,7 +80,7 @@ pub async fn migrate(url: &str, set: &MigrationSet) -> Result<MigrationReport, S
         .execute("SELECT pg_advisory_lock($1)", &[&set.lock_id])
         .await
         .map_err(|e| failed(format!("taking advisory lock {}: {e}", set.lock_id)))?;
-    tracing::debug!(service = set.service, %target, "migration lock taken");
+    tracing::debug!(service = set.service, target = %described, "migration lock taken");
 
     let mut runner = (set.runner)()
         .set_abort_divergent(true)

@@ -2,18 +2,16 @@
 
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::NoTls;
-
-use crate::url::parse_config;
+use crate::url::parse_target;
 use crate::StoreError;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 
 /// How [`connect_pool`] configures the pool and its connections.
 #[derive(Clone, Debug)]
 pub struct PoolOptions {
     /// Maximum number of open connections.
     pub max_size: usize,
-    /// Bound on establishing one connection (TCP, TLS-less startup, auth).
+    /// Bound on establishing one connection (TCP, TLS, startup, auth).
     pub connect_timeout: Duration,
     /// Server-side `statement_timeout` of every pooled connection
     /// (`Duration::ZERO` disables it).
@@ -46,7 +44,8 @@ impl Default for PoolOptions {
 /// parameters so they cost no extra round trip. Existing `options` in the
 /// URL are kept.
 pub fn connect_pool(url: &str, opts: &PoolOptions) -> Result<Pool, StoreError> {
-    let mut config = parse_config(url)?;
+    let target = parse_target(url)?;
+    let mut config = target.config;
     config.connect_timeout(opts.connect_timeout);
     if !opts.application_name.is_empty() {
         config.application_name(&opts.application_name);
@@ -63,7 +62,7 @@ pub fn connect_pool(url: &str, opts: &PoolOptions) -> Result<Pool, StoreError> {
 
     let manager = Manager::from_config(
         config,
-        NoTls,
+        target.tls,
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },

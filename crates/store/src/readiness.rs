@@ -70,7 +70,7 @@ async fn check(pool: &Pool, set: &MigrationSet, report: &mut Readiness) -> Resul
     let client = pool
         .get()
         .await
-        .map_err(|e| format!("database unreachable: {e}"))?;
+        .map_err(|e| format!("database unreachable: {}", crate::error::with_sources(&e)))?;
     client
         .simple_query("SELECT 1")
         .await

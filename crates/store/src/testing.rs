@@ -51,7 +51,7 @@ use tokio_postgres::Client;
 
 use crate::local::{free_port, shell_quote, Cluster};
 use crate::migrate::{migrate, MigrationSet};
-use crate::url::{connect_dedicated, parse_config, quote_ident, url_with_database};
+use crate::url::{connect_dedicated, parse_config, parse_target, quote_ident, url_with_database};
 use crate::{connect_pool, Pool, PoolOptions, StoreError};
 
 /// Environment variable naming an external test server's maintenance database.
@@ -279,7 +279,7 @@ fn start_private_cluster(attempt: u32) -> Result<Server, String> {
 }
 
 async fn maintenance(url: &str) -> Result<Client, StoreError> {
-    connect_dedicated(&parse_config(url)?, MAINTENANCE_CONNECT_TIMEOUT).await
+    connect_dedicated(&parse_target(url)?, MAINTENANCE_CONNECT_TIMEOUT).await
 }
 
 async fn database_exists(client: &Client, name: &str) -> Result<bool, StoreError> {

@@ -5,7 +5,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use tokio_postgres::config::Host;
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::{Client, Config};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::StoreError;
 
@@ -15,11 +16,25 @@ pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Parses a `postgres://` URL (or key/value connection string) and checks
 /// that it names a host. The error never echoes the input.
 pub(crate) fn parse_config(url: &str) -> Result<Config, StoreError> {
-    let config = Config::from_str(url).map_err(|e| StoreError::InvalidUrl(e.to_string()))?;
+    Ok(parse_target(url)?.config)
+}
+
+/// A parsed connection string with the TLS connector its `sslmode`/`sslrootcert` ask for.
+pub(crate) struct Target {
+    pub config: Config,
+    pub tls: MakeRustlsConnect,
+}
+
+/// Parses a connection string, TLS options included (see [`crate::tls`]). The error never
+/// echoes the input.
+pub(crate) fn parse_target(url: &str) -> Result<Target, StoreError> {
+    let (rest, tls_options) = crate::tls::split_tls_options(url)?;
+    let config = Config::from_str(&rest).map_err(|e| StoreError::InvalidUrl(e.to_string()))?;
     if config.get_hosts().is_empty() && config.get_hostaddrs().is_empty() {
         return Err(StoreError::InvalidUrl("no host given".to_owned()));
     }
-    Ok(config)
+    let tls = crate::tls::connector(&tls_options)?;
+    Ok(Target { config, tls })
 }
 
 /// `host:port/database` for messages; never includes user or password.
@@ -62,10 +77,10 @@ pub(crate) fn describe_target(config: &Config) -> String {
 /// session is [`StoreError::Unreachable`]; the whole attempt is bounded by the
 /// URL's `connect_timeout` (or `default_timeout`) per host.
 pub(crate) async fn connect_dedicated(
-    config: &Config,
+    target: &Target,
     default_timeout: Duration,
 ) -> Result<Client, StoreError> {
-    let mut config = config.clone();
+    let mut config = target.config.clone();
     let timeout = config
         .get_connect_timeout()
         .copied()
@@ -73,8 +88,9 @@ pub(crate) async fn connect_dedicated(
     config.connect_timeout(timeout);
     let hosts = config.get_hosts().len().max(config.get_hostaddrs().len());
     let overall = timeout * u32::try_from(hosts.max(1)).unwrap_or(1);
+    let tls = target.tls.clone();
     let target = describe_target(&config);
-    match tokio::time::timeout(overall, config.connect(NoTls)).await {
+    match tokio::time::timeout(overall, config.connect(tls)).await {
         Err(_) => Err(StoreError::Unreachable {
             target,
             reason: format!("no answer within {}", human(overall)),
