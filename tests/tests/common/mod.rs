@@ -143,6 +143,8 @@ pub struct Running {
     child: Option<Child>,
     pub base: String,
     pub service: Service,
+    /// The file the output goes to, when started by [`Running::spawn_logged`].
+    log: Option<PathBuf>,
 }
 
 impl Running {
@@ -154,9 +156,42 @@ impl Running {
             child: Some(child),
             base: format!("http://127.0.0.1:{port}"),
             service,
+            log: None,
         };
         running.wait_listening();
         running
+    }
+
+    /// Like [`Running::spawn`], but stdout and stderr are appended to `log`: a process that
+    /// runs under load for a while must never block on a pipe nobody reads.
+    pub fn spawn_logged(service: Service, mut cmd: Command, port: u16, log: &Path) -> Running {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
+        cmd.stdout(file.try_clone().unwrap()).stderr(file);
+        let child = cmd.spawn().unwrap();
+        let mut running = Running {
+            child: Some(child),
+            base: format!("http://127.0.0.1:{port}"),
+            service,
+            log: Some(log.to_path_buf()),
+        };
+        running.wait_listening();
+        running
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// Kills the process with SIGKILL (no drain, no flush: a crash) and waits for it.
+    pub fn kill_hard(mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap()
     }
 
     fn wait_listening(&mut self) {
@@ -167,8 +202,13 @@ impl Running {
             }
             if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().unwrap()) {
                 let out = self.child.take().unwrap().wait_with_output().unwrap();
+                let logged = self
+                    .log
+                    .as_ref()
+                    .map(|log| std::fs::read_to_string(log).unwrap_or_default())
+                    .unwrap_or_default();
                 panic!(
-                    "{:?} exited during start ({status}):\n{}\n{}",
+                    "{:?} exited during start ({status}):\n{}\n{}{logged}",
                     self.service,
                     String::from_utf8_lossy(&out.stdout),
                     String::from_utf8_lossy(&out.stderr)
