@@ -65,30 +65,34 @@ fn pack(
 }
 
 async fn load_package(config: &Config) -> anyhow::Result<package::Package> {
-    let keys = if config.trusted_registry_keys.trim().is_empty() {
-        signing::PublicKeySet::new()
-    } else {
-        signing::PublicKeySet::parse_list(&config.trusted_registry_keys)
-            .context("ANIP_RUNTIME_TRUSTED_REGISTRY_KEYS")?
-    };
+    let policy = config
+        .verify_policy()
+        .context("ANIP_RUNTIME_TRUSTED_REGISTRY_KEYS")?;
     let allow_unsigned = !config.require_signed_bundle;
     let options = LoadOptions {
         service: config.service_id.clone(),
         backend_urls: config.backend_urls.0.clone(),
         validate_only: false,
     };
-    match (&config.bundle, &config.package) {
+    match (&config.bundle, &config.package.0) {
         (Some(path), _) => {
-            let verifier = SharedVerifier::new(keys, allow_unsigned);
-            package::load_bundle_file(path, &verifier, &options).with_context(|| format!("ANIP_RUNTIME_BUNDLE {}", path.display()))
+            let verifier = SharedVerifier::with_policy(policy, allow_unsigned);
+            package::load_bundle_file(path, &verifier, &options)
+                .with_context(|| format!("ANIP_RUNTIME_BUNDLE {}", path.display()))
         }
         (None, Some(reference)) => {
-            let url = config.registry_url.as_deref().context("ANIP_RUNTIME_REGISTRY_URL is required with ANIP_RUNTIME_PACKAGE")?;
-            package::load_from_registry(url, reference, keys, allow_unsigned, &options)
+            let url = config
+                .registry_url
+                .as_deref()
+                .context("ANIP_RUNTIME_REGISTRY_URL is required with ANIP_RUNTIME_PACKAGE")?;
+            package::load_from_registry(url, reference, &policy, allow_unsigned, &options)
                 .await
                 .with_context(|| format!("ANIP_RUNTIME_PACKAGE {reference} from {url}"))
         }
-        (None, None) => anyhow::bail!("no package to serve: set ANIP_RUNTIME_BUNDLE (a bundle file) or ANIP_RUNTIME_PACKAGE and ANIP_RUNTIME_REGISTRY_URL"),
+        (None, None) => anyhow::bail!(
+            "no package to serve: set ANIP_RUNTIME_BUNDLE (a bundle file) or ANIP_RUNTIME_PACKAGE \
+             and ANIP_RUNTIME_REGISTRY_URL"
+        ),
     }
 }
 

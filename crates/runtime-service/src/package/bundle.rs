@@ -6,7 +6,7 @@
 //! decides which of the shared verifier's findings it accepts (an unsigned local bundle when the
 //! operator allows it).
 
-use registry_client::{CheckName, PackageBundle, VerificationReport, VerifyPolicy};
+use registry_client::{CheckName, CheckStatus, PackageBundle, VerificationReport, VerifyPolicy};
 use serde_json::{json, Map, Value};
 use signing::{digest_value, PublicKeySet};
 
@@ -54,6 +54,16 @@ impl SharedVerifier {
             allow_unsigned,
         }
     }
+
+    /// The verifier under a full policy (pinned keys, trusted key id, required mode), as the
+    /// runtime's trust settings give it. `allow_unsigned` as for [`SharedVerifier::new`]; a
+    /// required mode or trusted key id fails an unsigned bundle whatever it says.
+    pub fn with_policy(policy: VerifyPolicy, allow_unsigned: bool) -> Self {
+        SharedVerifier {
+            policy,
+            allow_unsigned,
+        }
+    }
 }
 
 /// Checks whose failure means the content differs from what was packaged.
@@ -72,6 +82,24 @@ pub fn accept(
     unsigned: bool,
     allow_unsigned: bool,
 ) -> Result<BundleCheck, PackageError> {
+    // Accepted with a warning (a yanked version the operator allowed, a deprecated one, a
+    // legacy package without an execution signature): the operator sees it at every start.
+    for check in report
+        .checks
+        .iter()
+        .filter(|c| c.status == CheckStatus::Warn)
+    {
+        tracing::warn!(
+            event = "package_verification_warning",
+            check = check.name.as_str(),
+            reason = %check.reason,
+            "package {}@{}: {}: {}",
+            report.package_id,
+            report.package_version,
+            check.name.as_str(),
+            check.reason
+        );
+    }
     let failures: Vec<_> = report.failures().collect();
     let tolerated = |name: CheckName| allow_unsigned && unsigned && name == CheckName::Signature;
     let refused: Vec<_> = failures.iter().filter(|c| !tolerated(c.name)).collect();

@@ -31,8 +31,8 @@ pub enum PackageError {
     /// A digest or copy does not match what the bundle carries.
     #[error("the bundle was modified after packaging: {0}")]
     Tampered(String),
-    /// The receipt does not verify or is not trusted.
-    #[error("the bundle is not trusted: {0}")]
+    /// The receipt does not verify or is not trusted, or the package may no longer be used.
+    #[error("the package is not trusted: {0}")]
     Untrusted(String),
     /// The service definition cannot be served.
     #[error("the service definition cannot be served: {0}")]
@@ -187,33 +187,46 @@ fn load_checked(
     Ok(package)
 }
 
-/// Downloads `ID@VERSION` from a Registry with its receipt and keys, verifies it with the shared
-/// verifier (`registry_client::fetch_and_verify`) under the operator's pinned keys, and loads
-/// it. Nothing is served from a package whose verification failed.
+/// Downloads `reference` from a Registry with its receipt and keys, verifies it with the shared
+/// verifier (`registry_client::fetch_and_verify`) under the operator's `policy` (pinned keys,
+/// trusted key id, required mode), and loads it. Nothing is served from a package whose
+/// verification failed; a package the Registry refuses to serve (taken down) fails the
+/// `lifecycle` check.
 pub async fn load_from_registry(
     registry_url: &str,
-    reference: &str,
-    trusted_keys: signing::PublicKeySet,
+    reference: &registry_client::PackageRef,
+    policy: &registry_client::VerifyPolicy,
     allow_unsigned: bool,
     options: &LoadOptions,
 ) -> Result<Package, PackageError> {
     let registry = |e: registry_client::RegistryError| {
         PackageError::Read(format!("registry {registry_url}: {e}"))
     };
-    let reference = registry_client::PackageRef::parse(reference).map_err(registry)?;
     let client = registry_client::RegistryClient::new(registry_url).map_err(registry)?;
-    let policy = registry_client::VerifyPolicy {
-        trusted_keys: (!trusted_keys.is_empty()).then_some(trusted_keys),
-        ..Default::default()
-    };
-    let (bundle, report) = registry_client::fetch_and_verify(
+    let fetched = registry_client::fetch_and_verify(
         &client,
         &reference.package_id,
         &reference.package_version,
-        &policy,
+        policy,
     )
-    .await
-    .map_err(registry)?;
+    .await;
+    let (bundle, report) = match fetched {
+        Ok(fetched) => fetched,
+        // The Registry no longer serves it at all (410 with the lifecycle): the same verdict
+        // `anip package verify` prints, a failed `lifecycle` check.
+        Err(error) if error.status() == Some(410) => {
+            let state = match error.lifecycle() {
+                Some(l) if !l.reason.trim().is_empty() => format!("{}: {}", l.status, l.reason),
+                Some(l) => l.status,
+                None => error.to_string(),
+            };
+            return Err(PackageError::Untrusted(format!(
+                "{}: the registry refuses {reference}: {state}",
+                registry_client::CheckName::Lifecycle.as_str()
+            )));
+        }
+        Err(error) => return Err(registry(error)),
+    };
     let check = bundle::accept(
         &report,
         bundle.receipt.registry_signature.is_empty(),

@@ -1,5 +1,6 @@
-//! Runtime tests against real parts: Postgres (`store::testing`), the real flight backend and
-//! the real runtime app on loopback HTTP. One test binary, one module per behaviour.
+//! Runtime tests against real parts: Postgres (`store::testing`), the real flight backend, the
+//! real runtime app on loopback HTTP, the real `anip-runtime` binary and a real Registry. One test
+//! binary, one module per behaviour.
 
 // Test helpers outside `#[test]` functions: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
@@ -8,6 +9,8 @@ mod approvals;
 mod audit_chain;
 mod backends;
 mod checkpoints;
+mod crash;
 mod packages;
 mod protocol;
 mod support;
+mod trust;

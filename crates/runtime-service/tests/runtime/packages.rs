@@ -2,19 +2,15 @@
 //! binary at start, and the upstream compatibility definition is served as generated runtimes
 //! serve it.
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use runtime_service::package::{self, bundle, BundleVerifier, LoadOptions, SharedVerifier};
 use serde_json::{json, Value};
 use signing::PublicKeySet;
 
-use crate::support::{failure_type, flight_definition, serve, Flight, ANA_KEY};
-
-fn example_bundle_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples/flight-service/flight-service.anip-package.json")
-}
+use crate::support::{
+    example_bundle_path, failure_type, flight_definition, serve, Flight, ANA_KEY,
+};
 
 #[test]
 fn the_committed_example_bundle_is_the_packed_definition() {

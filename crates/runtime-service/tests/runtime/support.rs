@@ -236,3 +236,131 @@ pub fn failure_type(body: &Value) -> String {
     }
     failure["type"].as_str().expect("type").to_owned()
 }
+
+/// The example package as committed: an unsigned local `anip-package-bundle/v1`.
+pub fn example_bundle_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/flight-service/flight-service.anip-package.json")
+}
+
+/// A private file under the test target directory for one process's logs.
+fn log_file(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("runtime-logs");
+    std::fs::create_dir_all(&dir).expect("log directory");
+    dir.join(format!(
+        "{name}-{}.log",
+        runtime_service::ids::random_hex(6)
+    ))
+}
+
+/// The real `anip-runtime` binary on `database_url`, bound to 127.0.0.1:`port`, with the flight
+/// example's backend credential set (the package names `FLIGHT_BACKEND_API_KEY`). Nothing else
+/// of the test process's `ANIP_RUNTIME_*` environment leaks in.
+pub fn runtime_command(database_url: &str, port: u16) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_anip-runtime"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("ANIP_RUNTIME_") {
+            command.env_remove(name);
+        }
+    }
+    command
+        .env("ANIP_RUNTIME_DATABASE_URL", database_url)
+        .env("ANIP_RUNTIME_BIND", "127.0.0.1")
+        .env("ANIP_RUNTIME_PORT", port.to_string())
+        .env("FLIGHT_BACKEND_API_KEY", "unused-backend-key")
+        .env("RUST_LOG", "info")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    command
+}
+
+/// A free loopback port (bound, then released for the runtime to take).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("address")
+        .port()
+}
+
+/// Runs `command` expecting it to refuse to start: returns its exit status and its output
+/// (JSON log lines on stdout, then stderr). Panics if it is still running after a minute,
+/// which means it started serving instead of refusing.
+pub async fn run_to_exit(
+    mut command: tokio::process::Command,
+) -> (std::process::ExitStatus, String) {
+    command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = command.spawn().expect("spawn anip-runtime");
+    let output = tokio::time::timeout(std::time::Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("anip-runtime kept running instead of refusing to start")
+        .expect("anip-runtime output");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status, text)
+}
+
+/// A running `anip-runtime` process, killed when dropped.
+pub struct RuntimeProcess {
+    pub child: tokio::process::Child,
+    pub url: String,
+    log: PathBuf,
+}
+
+impl RuntimeProcess {
+    /// Starts `command` (from [`runtime_command`] on `port`) with its output in a log file, and
+    /// waits until `/readyz` answers 200. Panics with the log if it exits first.
+    pub async fn start(mut command: tokio::process::Command, port: u16) -> RuntimeProcess {
+        let log = log_file("anip-runtime");
+        let file = std::fs::File::create(&log).expect("log file");
+        command
+            .stdout(file.try_clone().expect("log file"))
+            .stderr(file);
+        let child = command.spawn().expect("spawn anip-runtime");
+        let mut process = RuntimeProcess {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            log,
+        };
+        let http = reqwest::Client::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            if let Some(status) = process.child.try_wait().expect("try_wait") {
+                panic!(
+                    "anip-runtime exited during start ({status}):\n{}",
+                    process.log()
+                );
+            }
+            if let Ok(response) = http.get(format!("{}/readyz", process.url)).send().await {
+                if response.status().as_u16() == 200 {
+                    return process;
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "anip-runtime was not ready within a minute:\n{}",
+                process.log()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// What the process logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL: no drain, no flush, no shutdown hook.
+    pub async fn kill_9(&mut self) -> std::process::ExitStatus {
+        self.child.start_kill().expect("SIGKILL");
+        self.child
+            .wait()
+            .await
+            .expect("wait for the killed runtime")
+    }
+}
