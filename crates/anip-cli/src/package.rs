@@ -66,6 +66,7 @@ impl PolicyArgs {
             trusted_keys,
             allow_yanked: self.allow_yanked,
             require_execution_signature: self.require_execution_signature,
+            ..VerifyPolicy::default()
         })
     }
 }

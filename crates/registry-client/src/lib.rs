@@ -19,6 +19,7 @@ mod bundle;
 mod client;
 mod error;
 mod fetch;
+mod local;
 mod model;
 mod verify;
 
@@ -28,6 +29,10 @@ pub use client::{
 };
 pub use error::RegistryError;
 pub use fetch::fetch_and_verify;
+pub use local::{
+    local_lineage, local_receipt_digest, local_receipt_id, local_receipt_payload,
+    stated_execution_signature, LOCAL_STUDIO_AUTHORITY,
+};
 pub use model::{
     Lifecycle, LifecycleReplacement, LifecycleUpdate, ListQuery, PackageLock, PackageRecord,
     PackageRef, PublicationList, PublicationSummary, PublishResponse, Receipt, RegistryKeys,

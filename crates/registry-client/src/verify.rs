@@ -7,10 +7,12 @@
 //! | --- | --- |
 //! | `identity` | the record's `package_id@package_version` is what was asked for and what the receipt, manifest, lock and (bundles) publication name |
 //! | `publisher` | the receipt's (and publication's) publisher is the record's |
+//! | `contract_signature` | only with an expected contract signature: the record's `contract_signature` is it (an optional `sha256:` prefix aside) |
 //! | `manifest_digest`, `definition_digest`, `lock_digest` | the digest recomputed with `signing::digest` equals the recorded one |
 //! | `execution_signature` | present, consistent between record, manifest and lock, and recomputes; **warn** when absent (legacy package) unless the policy requires it |
 //! | `bundle_contents` | bundles only: the schema version is `anip-package-bundle/v1` and the top-level copies and `digests` equal the record |
-//! | `receipt_id` | equals the digest of `{package_id, package_version, issued_at}` |
+//! | `receipt_id` | equals the digest of `{package_id, package_version, issued_at}` (local mode: with `authority`) |
+//! | `local_receipt` | local mode only: the Studio-local receipt digest recomputes (see [`crate::local_receipt_payload`]) |
 //! | `signature_algorithm` | `ed25519` |
 //! | `key_advertised` | the signing key is among the registry's keys (a bundle's `registry_keys`) |
 //! | `signature` | the Ed25519 signature verifies over the current payload or, for receipts issued before `package_execution_signature` existed, the legacy one (the reason says which) |
@@ -25,7 +27,9 @@
 //! ([`VerifyPolicy::trusted_keys`]); a trusted key id alone says so in its reason. Production
 //! mode never accepts upstream's development key, whatever a bundle or registry claims.
 //!
-//! A receipt without a registry signature (a `local-studio` export: empty, or a `sha256:`
+//! Local mode ([`VerifyPolicy::local_receipt`]) is the offline check of a Studio-local
+//! publication: its `sha256:` receipt is recomputed instead of a signature verified.
+//! Otherwise a receipt without a registry signature (a `local-studio` export: empty, or a `sha256:`
 //! digest anyone can compute) fails `signature`; the checks that need a signature are skipped.
 //! [`VerificationReport::ok`] is true when no check failed: `warn` and `skip` do not fail.
 
@@ -42,6 +46,7 @@ use signing::{
 };
 
 use crate::bundle::{PackageBundle, BUNDLE_SCHEMA_VERSION};
+use crate::local::{local_receipt_digest, local_receipt_id, LOCAL_STUDIO_AUTHORITY};
 use crate::model::{Lifecycle, PackageRecord, PackageRef, Receipt, RegistryKeys};
 
 /// A registry's signing mode.
@@ -96,6 +101,15 @@ pub struct VerifyPolicy {
     pub allow_yanked: bool,
     /// Fail, rather than warn, when a package has no execution signature (legacy packages).
     pub require_execution_signature: bool,
+    /// The contract signature the package must carry (`contract_signature`): what the
+    /// publisher compiled and meant to publish, e.g. the signature of the revision Studio sent.
+    pub expected_contract_signature: Option<String>,
+    /// Offline mode for Studio-local publications: accept a `local-studio` receipt whose
+    /// `sha256:` digests recompute (`receipt_id`, `local_receipt`) in place of a registry
+    /// signature, whose checks are then skipped. Such a receipt proves the package is intact as
+    /// Studio recorded it, not who published it: `required_mode`, `trusted_key_id` and
+    /// `trusted_key` still fail when asked for. A registry-signed receipt is verified as usual.
+    pub local_receipt: bool,
 }
 
 /// The name of a check. Stable: scripts and tests match on it.
@@ -116,8 +130,12 @@ pub enum CheckName {
     ExecutionSignature,
     /// A bundle's copies and digest summary match its package record.
     BundleContents,
+    /// The record's contract signature is the expected one.
+    ContractSignature,
     /// The receipt id recomputes.
     ReceiptId,
+    /// Local mode: the Studio-local receipt digest recomputes.
+    LocalReceipt,
     /// The receipt is signed with Ed25519.
     SignatureAlgorithm,
     /// The signing key is advertised by the registry.
@@ -145,7 +163,9 @@ impl CheckName {
             CheckName::LockDigest => "lock_digest",
             CheckName::ExecutionSignature => "execution_signature",
             CheckName::BundleContents => "bundle_contents",
+            CheckName::ContractSignature => "contract_signature",
             CheckName::ReceiptId => "receipt_id",
+            CheckName::LocalReceipt => "local_receipt",
             CheckName::SignatureAlgorithm => "signature_algorithm",
             CheckName::KeyAdvertised => "key_advertised",
             CheckName::Signature => "signature",
@@ -345,6 +365,9 @@ pub fn verify_package(input: &VerificationInput<'_>, policy: &VerifyPolicy) -> V
 
     report.push(identity(input, &receipt_kind));
     report.push(publisher(input, &receipt_kind));
+    if let Some(expected) = policy.expected_contract_signature.as_deref() {
+        report.push(contract_signature(package, expected));
+    }
     for (name, member, recorded) in DIGESTED {
         report.push(digest_check(package, name, member, recorded));
     }
@@ -352,10 +375,22 @@ pub fn verify_package(input: &VerificationInput<'_>, policy: &VerifyPolicy) -> V
     if let Some(bundle) = input.bundle {
         report.push(bundle_contents(bundle));
     }
-    report.push(receipt_id_check(input, &receipt_kind));
-    report.push(signature.algorithm_check(input.receipt, &receipt_kind));
-    report.push(signature.key_check(input, &receipt_kind));
-    report.push(signature.signature_check(&receipt_kind));
+    if policy.local_receipt && matches!(receipt_kind, ReceiptKind::LocalDigest { .. }) {
+        report.push(local_receipt_id_check(input));
+        report.push(local_receipt_check(input, &receipt_kind));
+        for name in [
+            CheckName::SignatureAlgorithm,
+            CheckName::KeyAdvertised,
+            CheckName::Signature,
+        ] {
+            report.push(Check::skip(name, LOCAL_MODE));
+        }
+    } else {
+        report.push(receipt_id_check(input, &receipt_kind));
+        report.push(signature.algorithm_check(input.receipt, &receipt_kind));
+        report.push(signature.key_check(input, &receipt_kind));
+        report.push(signature.signature_check(&receipt_kind));
+    }
     if let Some(mode) = policy.required_mode {
         report.push(required_mode(mode, input, &signature, &receipt_kind));
     }
@@ -429,6 +464,113 @@ impl ReceiptKind {
 }
 
 const NOT_SIGNED: &str = "not applicable: the receipt carries no registry signature";
+
+const LOCAL_MODE: &str = "not applicable in local mode: a Studio-local receipt is a digest, not a \
+                          registry signature";
+
+/// Compares a contract signature without its optional `sha256:` prefix.
+fn bare_signature(signature: &str) -> &str {
+    let signature = signature.trim();
+    signature
+        .strip_prefix(signing::digest::SHA256_PREFIX)
+        .unwrap_or(signature)
+}
+
+fn contract_signature(package: &PackageRecord, expected: &str) -> Check {
+    const NAME: CheckName = CheckName::ContractSignature;
+    let stored = package.str("contract_signature");
+    if bare_signature(expected).is_empty() {
+        return Check::fail(NAME, "the expected contract signature is empty");
+    }
+    if stored.trim().is_empty() {
+        return Check::fail(
+            NAME,
+            format!("the package states no contract_signature, but {expected} is expected"),
+        );
+    }
+    if bare_signature(stored) == bare_signature(expected) {
+        Check::pass(
+            NAME,
+            format!("the package carries the expected contract signature {stored}"),
+        )
+    } else {
+        Check::fail(
+            NAME,
+            format!("the package carries contract signature {stored}, not the expected {expected}"),
+        )
+    }
+}
+
+fn local_receipt_id_check(input: &VerificationInput<'_>) -> Check {
+    const NAME: CheckName = CheckName::ReceiptId;
+    let receipt = input.receipt;
+    let package = input.package;
+    let computed = local_receipt_id(
+        &receipt.authority,
+        package.package_id(),
+        package.package_version(),
+        &receipt.issued_at,
+    );
+    if receipt.receipt_id == computed {
+        Check::pass(
+            NAME,
+            format!(
+                "{computed} is the digest of authority {}, package_id, package_version and \
+                 issued_at {}",
+                receipt.authority, receipt.issued_at
+            ),
+        )
+    } else {
+        Check::fail(
+            NAME,
+            format!(
+                "receipt_id is {:?} but authority {:?}, package_id, package_version and issued_at \
+                 {:?} digest to {computed}",
+                receipt.receipt_id, receipt.authority, receipt.issued_at
+            ),
+        )
+    }
+}
+
+fn local_receipt_check(input: &VerificationInput<'_>, kind: &ReceiptKind) -> Check {
+    const NAME: CheckName = CheckName::LocalReceipt;
+    let receipt = input.receipt;
+    if receipt.authority != LOCAL_STUDIO_AUTHORITY {
+        let stated = match kind {
+            ReceiptKind::LocalDigest { authority } | ReceiptKind::Unsigned { authority } => {
+                authority.as_str()
+            }
+            ReceiptKind::Registry => "a registry",
+        };
+        return Check::fail(
+            NAME,
+            format!(
+                "the receipt's authority is {stated}, not {LOCAL_STUDIO_AUTHORITY}: only Studio-local \
+                 receipts are digests"
+            ),
+        );
+    }
+    let computed = local_receipt_digest(input.package, &receipt.authority, &receipt.issued_at);
+    let stated = receipt.registry_signature.trim();
+    if stated == computed {
+        Check::pass(
+            NAME,
+            format!(
+                "{computed} recomputes from the contract signature, the document digests, the \
+                 execution signature, the lineage and issued_at; a digest proves integrity, not \
+                 who published the package"
+            ),
+        )
+    } else {
+        Check::fail(
+            NAME,
+            format!(
+                "the receipt's digest is {stated} but the package and issued_at give {computed}: \
+                 the package or its receipt was changed after Studio recorded it"
+            ),
+        )
+    }
+}
 
 fn str_member<'a>(value: Option<&'a Value>, name: &str) -> &'a str {
     value

@@ -197,10 +197,8 @@ impl TrustVerdict {
 /// The verdict on a Registry's answer to a publication: `registry_client::verify_package` over
 /// the package record and receipt the Registry returned, the package Studio asked for, and the
 /// Registry's keys (`Err` with the reason when they could not be read: every check that needs
-/// them then fails) under `policy`.
-///
-/// One check is Studio's own, because the verifier has no input for it: `contract_signature`,
-/// that the Registry stored the contract Studio sent.
+/// them then fails) under `policy`, expecting the contract signature Studio sent (the
+/// verifier's `contract_signature` check: the Registry stored the contract Studio compiled).
 pub fn verdict(
     sent: &Value,
     package: &PackageRecord,
@@ -209,7 +207,10 @@ pub fn verdict(
     policy: &TrustPolicy,
 ) -> TrustVerdict {
     let verify_policy = match policy.verify_policy() {
-        Ok(verify_policy) => verify_policy,
+        Ok(verify_policy) => VerifyPolicy {
+            expected_contract_signature: Some(field(sent, "contract_signature")),
+            ..verify_policy
+        },
         Err(reason) => {
             return TrustVerdict {
                 verdict: UNTRUSTED.into(),
@@ -234,7 +235,7 @@ pub fn verdict(
         },
         &verify_policy,
     );
-    let mut checks: Vec<TrustCheck> = report
+    let checks: Vec<TrustCheck> = report
         .checks
         .iter()
         .map(|check| TrustCheck {
@@ -243,24 +244,6 @@ pub fn verdict(
             reason: check.reason.clone(),
         })
         .collect();
-    let sent_contract = field(sent, "contract_signature");
-    let stored_contract = package.str("contract_signature");
-    checks.push(TrustCheck {
-        name: "contract_signature".into(),
-        status: if !sent_contract.is_empty() && stored_contract == sent_contract {
-            "pass"
-        } else {
-            "fail"
-        }
-        .into(),
-        reason: if stored_contract == sent_contract {
-            format!("the Registry stored the contract Studio sent ({sent_contract})")
-        } else {
-            format!(
-                "Studio sent contract {sent_contract:?} but the Registry stored {stored_contract:?}"
-            )
-        },
-    });
 
     let failed: Vec<&str> = checks
         .iter()

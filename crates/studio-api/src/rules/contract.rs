@@ -6,9 +6,10 @@
 //! that describe *when and from what* it was compiled (`generated_at`,
 //! `compiled_contract_identity`, `source`, `studio_traceability`, `generator_launch`), so the
 //! same contract always has the same signature, whenever and from whichever revision it is
-//! compiled. Upstream infers missing input-resolution rules in the browser; we keep declared
-//! rules and apply only the two simple defaults below, so signatures of contracts compiled by
-//! upstream's browser code are not expected to reproduce here (imported revisions keep theirs).
+//! compiled. Inputs are stated as upstream's `contractInputFormalization` states them, including
+//! the resolution rule it infers for an input that declares none, so a contract compiled here
+//! and one compiled by upstream's browser code from the same data have the same signature
+//! (`tests/contract_signatures.rs` recomputes upstream-saved revisions).
 
 use serde_json::{json, Map, Value};
 
@@ -115,22 +116,195 @@ fn canonical_backend_operation(value: &str, capability_id: &str) -> String {
     }
 }
 
-fn split_list(value: Option<&Value>) -> Vec<Value> {
+/// Resolution modes and behaviours upstream accepts (`INPUT_RESOLUTION_MODES` / `_BEHAVIORS`).
+const RESOLUTION_MODES: [&str; 7] = [
+    "closed_values",
+    "backend_resolved",
+    "app_selected",
+    "actor_policy",
+    "actor_policy_or_explicit",
+    "explicit_only",
+    "clarify",
+];
+const RESOLUTION_BEHAVIORS: [&str; 7] = [
+    "clarify",
+    "use_default",
+    "use_actor_scope",
+    "app_select_or_clarify",
+    "deny",
+    "deny_or_clarify",
+    "omit",
+];
+
+/// JavaScript truthiness of a JSON value, as upstream's `||` and `!!` see it.
+fn truthy(value: Option<&Value>) -> bool {
     match value {
-        Some(Value::Array(items)) => items.clone(),
-        Some(Value::String(text)) => text
-            .split([',', ';', '\n'])
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| json!(s))
-            .collect(),
-        _ => Vec::new(),
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(Value::Number(n)) => n.as_f64().is_some_and(|f| f != 0.0 && !f.is_nan()),
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(_) => true,
     }
 }
 
-/// An input as the contract states it: declared fields, empty optional ones dropped, and a
-/// resolution rule (declared, else clarify for required or hinted inputs, else explicit).
+/// Upstream's `normalizeInputResolution`: a known mode, the known behaviours, a trimmed
+/// resolver; anything else is no declared rule.
+fn normalize_resolution(value: Option<&Value>) -> Option<Map<String, Value>> {
+    let raw = value?.as_object()?;
+    let mode = raw
+        .get("mode")
+        .and_then(Value::as_str)
+        .filter(|m| RESOLUTION_MODES.contains(m))?;
+    let mut out = Map::new();
+    out.insert("mode".to_owned(), json!(mode));
+    if let Some(resolver) = raw
+        .get("resolver_ref")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+    {
+        out.insert("resolver_ref".to_owned(), json!(resolver));
+    }
+    for key in ["on_missing", "on_ambiguous", "on_unresolved"] {
+        if let Some(behavior) = raw
+            .get(key)
+            .and_then(Value::as_str)
+            .filter(|b| RESOLUTION_BEHAVIORS.contains(b))
+        {
+            out.insert(key.to_owned(), json!(behavior));
+        }
+    }
+    Some(out)
+}
+
+/// Upstream's `inferInputResolution`: the rule an input without a declared one gets, from its
+/// default, allowed values, semantic type, reference flag, hint and requiredness.
+fn infer_resolution(input: &Value, allowed: &[Value], catalog_ref: &str) -> Value {
+    // `.trim().toLowerCase().replace(/[\s-]+/g, "_")`
+    let semantic: String = {
+        let mut out = String::new();
+        let mut in_run = false;
+        for c in field(input, "semantic_type").trim().to_lowercase().chars() {
+            if c.is_whitespace() || c == '-' {
+                if !in_run {
+                    out.push('_');
+                }
+                in_run = true;
+            } else {
+                out.push(c);
+                in_run = false;
+            }
+        }
+        out
+    };
+    let required = truthy(input.get("required"));
+    let has_default = !field(input, "default_value").is_empty();
+    let missing = if has_default {
+        "use_default"
+    } else if required {
+        "clarify"
+    } else {
+        "omit"
+    };
+    let clarify_or_omit = if required { "clarify" } else { "omit" };
+    if allowed
+        .iter()
+        .any(|v| !super::text(Some(v)).trim().is_empty())
+    {
+        return json!({"mode": "closed_values", "on_missing": missing, "on_ambiguous": "clarify", "on_unresolved": "clarify"});
+    }
+    if semantic == "scope_reference" || semantic == "selection_scope" {
+        return json!({
+            "mode": "actor_policy_or_explicit",
+            "on_missing": if required { "clarify" } else { "use_actor_scope" },
+            "on_ambiguous": "clarify",
+            "on_unresolved": "clarify",
+        });
+    }
+    if truthy(input.get("entity_reference"))
+        || semantic.ends_with("_reference")
+        || semantic == "entity_reference"
+    {
+        let mut rule = Map::new();
+        rule.insert("mode".to_owned(), json!("backend_resolved"));
+        let resolver = if !catalog_ref.is_empty() {
+            catalog_ref.to_owned()
+        } else if !semantic.is_empty() {
+            format!(
+                "{}_catalog",
+                semantic.strip_suffix("_reference").unwrap_or(&semantic)
+            )
+        } else {
+            String::new()
+        };
+        if !resolver.is_empty() {
+            rule.insert("resolver_ref".to_owned(), json!(resolver));
+        }
+        rule.insert("on_missing".to_owned(), json!(clarify_or_omit));
+        rule.insert("on_ambiguous".to_owned(), json!("clarify"));
+        rule.insert("on_unresolved".to_owned(), json!("clarify"));
+        return Value::Object(rule);
+    }
+    if truthy(input.get("clarification_hint")) || required {
+        return json!({"mode": "clarify", "on_missing": clarify_or_omit, "on_ambiguous": "clarify", "on_unresolved": "clarify"});
+    }
+    json!({"mode": "explicit_only", "on_missing": missing})
+}
+
+/// Upstream's `splitContractListValues`: every entry split on `,` and `;`, trimmed, empties
+/// dropped (a plain string is one entry).
+fn split_list(value: Option<&Value>) -> Vec<Value> {
+    let entries: Vec<&Value> = match value {
+        Some(Value::Array(items)) => items.iter().collect(),
+        Some(other @ Value::String(_)) => vec![other],
+        _ => Vec::new(),
+    };
+    entries
+        .into_iter()
+        .flat_map(|entry| {
+            super::text(Some(entry))
+                .split([',', ';'])
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| json!(s))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// An input as the contract states it (upstream's `contractInputFormalization` over
+/// `withInputResolution`): declared fields, empty optional ones dropped, allowed values split,
+/// a catalog reference, and a resolution rule: the declared one (completed with the catalog
+/// as resolver for resolved or closed values), else the inferred one.
 fn contract_input(input: &Value) -> Value {
+    let catalog_ref = {
+        let declared = field(input, "catalog_ref").trim().to_owned();
+        if !declared.is_empty() {
+            declared
+        } else if input
+            .get("reference_catalog")
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty())
+        {
+            format!("{}_catalog", super::text(input.get("input_name")))
+        } else {
+            String::new()
+        }
+    };
+    let allowed = split_list(input.get("allowed_values"));
+    let resolution = match normalize_resolution(input.get("resolution")) {
+        Some(mut rule) => {
+            let mode = rule.get("mode").and_then(Value::as_str).unwrap_or_default();
+            if ["backend_resolved", "closed_values"].contains(&mode)
+                && !rule.contains_key("resolver_ref")
+                && !catalog_ref.is_empty()
+            {
+                rule.insert("resolver_ref".to_owned(), json!(catalog_ref));
+            }
+            Value::Object(rule)
+        }
+        None => infer_resolution(input, &allowed, &catalog_ref),
+    };
     let mut out = Map::new();
     for key in [
         "input_name",
@@ -143,26 +317,19 @@ fn contract_input(input: &Value) -> Value {
             out.insert(key.to_owned(), value.clone());
         }
     }
-    out.insert(
-        "allowed_values".to_owned(),
-        Value::Array(split_list(input.get("allowed_values"))),
-    );
+    out.insert("allowed_values".to_owned(), Value::Array(allowed));
     for key in [
         "semantic_type",
         "input_format",
         "validation_pattern",
         "clarification_hint",
+        "entity_reference",
         "normalization_hint",
         "normalization_context",
-        "catalog_ref",
     ] {
-        let text = field(input, key);
-        if !text.is_empty() {
-            out.insert(key.to_owned(), json!(text));
+        if truthy(input.get(key)) {
+            out.insert(key.to_owned(), input[key].clone());
         }
-    }
-    if input.get("entity_reference").and_then(Value::as_bool) == Some(true) {
-        out.insert("entity_reference".to_owned(), json!(true));
     }
     for key in ["semantic_aliases", "allowed_value_semantics"] {
         if let Some(items) = input.get(key).and_then(Value::as_array) {
@@ -171,23 +338,9 @@ fn contract_input(input: &Value) -> Value {
             }
         }
     }
-    let required = input
-        .get("required")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let resolution = match input.get("resolution") {
-        Some(rule @ Value::Object(_)) => rule.clone(),
-        _ if required || !field(input, "clarification_hint").is_empty() => json!({
-            "mode": "clarify",
-            "on_missing": if required { "clarify" } else { "omit" },
-            "on_ambiguous": "clarify",
-            "on_unresolved": "clarify",
-        }),
-        _ => json!({
-            "mode": "explicit_only",
-            "on_missing": if field(input, "default_value").is_empty() { "omit" } else { "use_default" },
-        }),
-    };
+    if !catalog_ref.is_empty() {
+        out.insert("catalog_ref".to_owned(), json!(catalog_ref));
+    }
     out.insert("resolution".to_owned(), resolution);
     Value::Object(out)
 }
@@ -695,11 +848,53 @@ mod tests {
         assert_eq!(capability["path_template"], "/expense/report/submit");
         assert_eq!(capability["output_shape"], "expense_report_submit_result");
         assert_eq!(capability["inputs"][0]["allowed_values"], json!(["a", "b"]));
-        assert_eq!(capability["inputs"][0]["resolution"]["mode"], "clarify");
+        // Allowed values make a closed set (upstream's inference).
+        assert_eq!(
+            capability["inputs"][0]["resolution"],
+            json!({"mode": "closed_values", "on_missing": "clarify", "on_ambiguous": "clarify", "on_unresolved": "clarify"})
+        );
         assert_eq!(contract["service_topology_bindings"][0].get("extra"), None);
         let policy = &contract["runtime_policy_bindings"][0];
         assert_eq!(policy["decision"], "allow_with_limits");
         assert_eq!(policy["capability_ids"], json!(["expense.report.submit"]));
+    }
+
+    #[test]
+    fn resolution_rules_are_declared_or_inferred_as_upstream_does() {
+        let check = |input: Value, expected: Value| {
+            assert_eq!(contract_input(&input)["resolution"], expected, "{input}");
+        };
+        check(
+            json!({"input_name": "team", "semantic_type": "Team Reference", "required": true}),
+            json!({"mode": "backend_resolved", "resolver_ref": "team_catalog", "on_missing": "clarify", "on_ambiguous": "clarify", "on_unresolved": "clarify"}),
+        );
+        check(
+            json!({"input_name": "region", "semantic_type": "selection-scope"}),
+            json!({"mode": "actor_policy_or_explicit", "on_missing": "use_actor_scope", "on_ambiguous": "clarify", "on_unresolved": "clarify"}),
+        );
+        check(
+            json!({"input_name": "limit", "default_value": 20}),
+            json!({"mode": "explicit_only", "on_missing": "use_default"}),
+        );
+        check(
+            json!({"input_name": "note", "clarification_hint": "ask"}),
+            json!({"mode": "clarify", "on_missing": "omit", "on_ambiguous": "clarify", "on_unresolved": "clarify"}),
+        );
+        // A declared rule is kept, cleaned of what upstream does not know, and completed with
+        // the catalog derived from a reference catalog.
+        let input = json!({"input_name": "project", "reference_catalog": ["a"],
+            "resolution": {"mode": "backend_resolved", "on_missing": "guess", "extra": 1}});
+        let stated = contract_input(&input);
+        assert_eq!(stated["catalog_ref"], "project_catalog");
+        assert_eq!(
+            stated["resolution"],
+            json!({"mode": "backend_resolved", "resolver_ref": "project_catalog"})
+        );
+        // An unknown mode is no rule: it is inferred instead.
+        check(
+            json!({"input_name": "q", "resolution": {"mode": "psychic"}}),
+            json!({"mode": "explicit_only", "on_missing": "omit"}),
+        );
     }
 
     #[test]

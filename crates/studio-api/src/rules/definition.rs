@@ -137,6 +137,17 @@ const INPUT_TYPES: &[&str] = &[
     "string", "integer", "number", "boolean", "array", "object", "date", "datetime", "enum",
 ];
 
+/// A known input type, or a typed array of one (`array<string>`, as upstream's fronting
+/// showcases and starter templates declare list inputs).
+fn known_input_type(kind: &str) -> bool {
+    if INPUT_TYPES.contains(&kind) {
+        return true;
+    }
+    kind.strip_prefix("array<")
+        .and_then(|rest| rest.strip_suffix('>'))
+        .is_some_and(|item| item != "enum" && known_input_type(item.trim()))
+}
+
 /// Validates a developer definition on its own (no baseline, no project): structure,
 /// identifiers, references between capabilities, services, inputs and compositions.
 pub fn validate(definition: &Value) -> Vec<Finding> {
@@ -446,13 +457,13 @@ fn validate_inputs(capability: &Value, path: &str, label: &str, out: &mut Vec<Fi
                 format!("Input {name:?} of {label} has no type."),
                 "Set input_type (string, integer, number, boolean, array, object, date, datetime).",
             ));
-        } else if !INPUT_TYPES.contains(&kind.as_str()) {
+        } else if !known_input_type(&kind) {
             out.push(finding(
                 Warning,
                 "input_type_unknown",
                 format!("{input_path}.input_type"),
                 format!("Input {name:?} of {label} has the unknown type {kind:?}."),
-                "Use string, integer, number, boolean, array, object, date or datetime.",
+                "Use string, integer, number, boolean, array (or array<TYPE>), object, date or datetime.",
             ));
         }
     }
@@ -619,6 +630,28 @@ pub fn readiness(contract: &Value, findings: &[Finding]) -> Value {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn typed_arrays_of_known_types_are_known() {
+        for kind in [
+            "string",
+            "array",
+            "array<string>",
+            "array<integer>",
+            "array<array<date>>",
+        ] {
+            assert!(known_input_type(kind), "{kind}");
+        }
+        for kind in [
+            "array<>",
+            "array<thing>",
+            "array<enum>",
+            "list<string>",
+            "array<string",
+        ] {
+            assert!(!known_input_type(kind), "{kind}");
+        }
+    }
     use super::*;
 
     fn good() -> Value {

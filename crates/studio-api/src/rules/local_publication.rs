@@ -2,9 +2,13 @@
 //! receipt (a digest, not a signature: Studio holds no signing key), verifiable and
 //! downloadable as an `anip-package-bundle/v1`.
 //!
-//! Digests and the package execution signature come from `signing::digest`, the platform's one
-//! implementation of upstream's canonical digests.
+//! Digests and the package execution signature come from `signing::digest`; the receipt is
+//! written and verified by `registry_client` (its local mode), the platform's one verifier.
 
+use registry_client::{
+    local_receipt_digest, local_receipt_id, PackageRecord, Receipt, RegistryKeys,
+    VerificationInput, VerifyPolicy,
+};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 use signing::digest::{digest_value, package_execution_signature, ExecutionSignatureInput};
@@ -15,14 +19,14 @@ use crate::ids::{PackageId, PackageVersion};
 use crate::store::publications::LocalPublicationRow;
 
 /// The authority of local records.
-pub const AUTHORITY: &str = "local-studio";
+pub const AUTHORITY: &str = registry_client::LOCAL_STUDIO_AUTHORITY;
 
 /// One verification check.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Check {
     /// Machine name, e.g. `manifest_digest_matches`.
     pub name: String,
-    /// `pass` or `fail`.
+    /// `pass`, `warn`, `skip` or `fail`.
     pub status: String,
     /// What was compared.
     pub detail: String,
@@ -320,28 +324,13 @@ pub fn build(
         "source_links": source_links,
         "implementation_materials": materials,
     });
-    let mut receipt_payload = json!({
-        "authority": AUTHORITY,
-        "package_id": package_id,
-        "package_version": package_version,
-        "contract_signature": contract_signature,
-        "definition_digest": definition_digest,
-        "manifest_digest": manifest_digest,
-        "lock_digest": lock_digest,
-        "package_execution_signature": execution,
-        "issued_at": published_at,
-    });
-    if lineage_map(&lineage).is_some() {
-        receipt_payload["lineage"] = lineage.clone();
-    }
+    // The receipt is written by the same functions the verifier recomputes it with.
+    let record = PackageRecord::from_value(package_record.clone()).map_err(|e| e.to_string())?;
     let receipt = json!({
-        "receipt_id": digest_value(&json!({
-            "authority": AUTHORITY, "package_id": package_id,
-            "package_version": package_version, "issued_at": published_at,
-        })),
+        "receipt_id": local_receipt_id(AUTHORITY, &package_id, &package_version, published_at),
         "package_id": package_id,
         "package_version": package_version,
-        "registry_signature": digest_value(&receipt_payload),
+        "registry_signature": local_receipt_digest(&record, AUTHORITY, published_at),
         "issued_at": published_at,
         "authority": AUTHORITY,
     });
@@ -390,11 +379,14 @@ pub struct Verification {
     pub checks: Vec<Check>,
 }
 
-/// Recomputes every digest of a stored local publication and compares (upstream's
-/// `_verify_local_publication`).
+/// Verifies a stored local publication: the platform's one package verifier in local mode
+/// (`registry_client::verify_package` with `local_receipt`: identity, the three digests, the
+/// execution signature, the receipt id and the receipt digest), then Studio's own rules for an
+/// executable package ([`execution_checks`]). A check that fails fails the publication;
+/// warnings and skipped checks (no registry signature to check) do not.
 pub fn verify(row: &LocalPublicationRow) -> Verification {
     let record = &row.package_record;
-    let receipt = &row.receipt;
+    let receipt_value = &row.receipt;
     let manifest = member(record, "manifest");
     let definition = member(record, "service_definition");
     let lock = member(record, "recommended_lock");
@@ -405,11 +397,6 @@ pub fn verify(row: &LocalPublicationRow) -> Verification {
             .map(Vec::as_slice)
             .unwrap_or(&[]),
     );
-    let authority = row.authority.clone();
-    let package_id = field(record, "package_id");
-    let package_version = field(record, "package_version");
-    let contract_signature = field(record, "contract_signature");
-    let issued_at = receipt.get("issued_at").cloned().unwrap_or(Value::Null);
     let lineage = first_object([
         record.get("lineage"),
         manifest.get("lineage"),
@@ -417,131 +404,74 @@ pub fn verify(row: &LocalPublicationRow) -> Verification {
     ])
     .cloned()
     .unwrap_or_else(|| json!({}));
+    let package_id = field(record, "package_id");
+    let package_version = field(record, "package_version");
 
-    let manifest_digest = digest_value(manifest);
-    let definition_digest = digest_value(definition);
-    let lock_digest = digest_value(lock);
-    let stored_execution = [
-        field(record, "package_execution_signature"),
-        field(manifest, "package_execution_signature"),
-        field(lock, "package_execution_signature"),
-    ]
-    .into_iter()
-    .find(|s| !s.is_empty())
-    .unwrap_or_default();
-    let computed_execution = execution_signature(manifest, definition, lock, &materials, &lineage);
-    let mut payload = json!({
-        "authority": authority,
-        "package_id": package_id,
-        "package_version": package_version,
-        "contract_signature": contract_signature,
-        "definition_digest": definition_digest,
-        "manifest_digest": manifest_digest,
-        "lock_digest": lock_digest,
-        "package_execution_signature": stored_execution,
-        "issued_at": issued_at,
-    });
-    if lineage_map(&lineage).is_some() {
-        payload["lineage"] = lineage.clone();
-    }
-    let computed_receipt = digest_value(&payload);
-    let computed_receipt_id = digest_value(&json!({
-        "authority": authority, "package_id": package_id,
-        "package_version": package_version, "issued_at": issued_at,
-    }));
-    let stored = |key: &str| field(record, key);
-    let mut checks = vec![
-        check(
-            "authority_is_local_studio",
-            authority == AUTHORITY,
-            format!("authority={authority}"),
-        ),
-        check(
-            "package_identity_present",
-            !package_id.is_empty() && !package_version.is_empty(),
-            format!("package={package_id}@{package_version}"),
-        ),
-        check(
-            "contract_signature_present",
-            !contract_signature.is_empty(),
-            format!("contract_signature={contract_signature}"),
-        ),
-        check(
-            "manifest_digest_matches",
-            stored("manifest_digest") == manifest_digest,
-            format!(
-                "stored={} computed={manifest_digest}",
-                stored("manifest_digest")
-            ),
-        ),
-        check(
-            "definition_digest_matches",
-            stored("definition_digest") == definition_digest,
-            format!(
-                "stored={} computed={definition_digest}",
-                stored("definition_digest")
-            ),
-        ),
-        check(
-            "lock_digest_matches",
-            stored("lock_digest") == lock_digest,
-            format!("stored={} computed={lock_digest}", stored("lock_digest")),
-        ),
-    ];
-    checks.extend(execution_checks(
-        manifest, definition, lock, &materials, &lineage,
+    let mut checks: Vec<Check> = Vec::new();
+    let parsed_record = PackageRecord::from_value(record.clone());
+    let parsed_receipt = serde_json::from_value::<Receipt>(receipt_value.clone());
+    let computed_receipt = match (&parsed_record, &parsed_receipt) {
+        (Ok(package), Ok(receipt)) => {
+            let keys = RegistryKeys::default();
+            let report = registry_client::verify_package(
+                &VerificationInput {
+                    package,
+                    receipt,
+                    keys: &keys,
+                    requested: None,
+                    bundle: None,
+                },
+                &VerifyPolicy {
+                    local_receipt: true,
+                    ..VerifyPolicy::default()
+                },
+            );
+            checks.extend(report.checks.iter().map(|c| Check {
+                name: c.name.as_str().to_owned(),
+                status: c.status.label().to_ascii_lowercase(),
+                detail: c.reason.clone(),
+            }));
+            local_receipt_digest(package, &receipt.authority, &receipt.issued_at)
+        }
+        (Err(error), _) => {
+            checks.push(check("package_record", false, error.to_string()));
+            String::new()
+        }
+        (_, Err(error)) => {
+            checks.push(check(
+                "receipt",
+                false,
+                format!("unreadable receipt: {error}"),
+            ));
+            String::new()
+        }
+    };
+    checks.push(check(
+        "authority_is_local_studio",
+        row.authority == AUTHORITY,
+        format!("authority={}", row.authority),
     ));
-    checks.extend([
-        check(
-            "package_record_execution_signature_matches",
-            stored("package_execution_signature") == stored_execution,
-            format!(
-                "stored={} manifest_or_lock={stored_execution}",
-                stored("package_execution_signature")
-            ),
-        ),
-        check(
-            "computed_package_execution_signature_matches",
-            stored_execution == computed_execution,
-            format!("stored={stored_execution} computed={computed_execution}"),
-        ),
-        check(
-            "receipt_identity_matches",
-            field(receipt, "package_id") == package_id
-                && field(receipt, "package_version") == package_version,
-            format!(
-                "receipt={}@{} package={package_id}@{package_version}",
-                field(receipt, "package_id"),
-                field(receipt, "package_version")
-            ),
-        ),
-        check(
-            "receipt_id_matches",
-            field(receipt, "receipt_id") == computed_receipt_id,
-            format!(
-                "stored={} computed={computed_receipt_id}",
-                field(receipt, "receipt_id")
-            ),
-        ),
-        check(
-            "receipt_signature_matches",
-            field(receipt, "registry_signature") == computed_receipt,
-            format!(
-                "stored={} computed={computed_receipt}",
-                field(receipt, "registry_signature")
-            ),
-        ),
-    ]);
-    let ok = checks.iter().all(|c| c.status == "pass");
+    checks.push(check(
+        "contract_signature_present",
+        !field(record, "contract_signature").is_empty(),
+        format!("contract_signature={}", field(record, "contract_signature")),
+    ));
+    checks.extend(
+        execution_checks(manifest, definition, lock, &materials, &lineage)
+            .into_iter()
+            // The verifier's `execution_signature` already recomputes the signature.
+            .filter(|c| c.name != "package_execution_signature_matches"),
+    );
+    let ok = checks.iter().all(|c| c.status != "fail");
     Verification {
         status: if ok { "ok" } else { "failed" }.to_owned(),
         receipt_status: if ok { "verified" } else { "failed" }.to_owned(),
         package_id,
         package_version,
-        definition_digest,
-        manifest_digest,
-        lock_digest,
-        receipt_signature: field(receipt, "registry_signature"),
+        definition_digest: digest_value(definition),
+        manifest_digest: digest_value(manifest),
+        lock_digest: digest_value(lock),
+        receipt_signature: field(receipt_value, "registry_signature"),
         computed_receipt_signature: computed_receipt,
         checks,
     }
@@ -650,7 +580,8 @@ mod tests {
             .map(|c| c.name)
             .collect();
         assert!(
-            failed.contains(&"definition_digest_matches".to_owned()),
+            failed.contains(&"definition_digest".to_owned())
+                && failed.contains(&"local_receipt".to_owned()),
             "{failed:?}"
         );
 
