@@ -1,8 +1,9 @@
 //! The built-in showcase (`showcases/expense-approvals-showcase-0.1.0.studio-project-snapshot.json`),
 //! embedded in the binary so a fresh clone or a bare container seeds something.
 //!
-//! It is authored through Studio's own API by `regenerate_builtin_showcase`:
-//! `STUDIO_WRITE_SHOWCASE=1 cargo test -p studio-api --test showcase -- --ignored`.
+//! It is authored through Studio's own API by `builtin_showcase_authors_through_the_api`, which
+//! runs with every test run; to rewrite the committed file:
+//! `STUDIO_WRITE_SHOWCASE=1 cargo test -p studio-api --test showcase`.
 
 // Integration tests: a panic is the failure report.
 #![allow(clippy::unwrap_used)]
@@ -96,9 +97,10 @@ async fn author(app: &TestApp) -> Value {
     snapshot
 }
 
+/// Authors the showcase through the API, every step checked; with `STUDIO_WRITE_SHOWCASE=1` it
+/// also rewrites the committed snapshot.
 #[actix_web::test]
-#[ignore = "regenerates the committed showcase; run with STUDIO_WRITE_SHOWCASE=1"]
-async fn regenerate_builtin_showcase() {
+async fn builtin_showcase_authors_through_the_api() {
     let app = spawn_default().await;
     let snapshot = author(&app).await;
     if std::env::var("STUDIO_WRITE_SHOWCASE").as_deref() == Ok("1") {
