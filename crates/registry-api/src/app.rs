@@ -30,6 +30,10 @@ pub struct AppState {
     pub downloads: Arc<DownloadCounter>,
     /// Package downloads kept in memory; lifecycle changes evict them in every replica.
     pub download_cache: Arc<DownloadCache>,
+    /// The GitHub OAuth app for browser sign-in, if configured.
+    pub github: Option<Arc<crate::github::GitHubOAuth>>,
+    /// Browser session cookies, admin logins and the accepted origin.
+    pub sessions: crate::auth::SessionSettings,
 }
 
 impl AppState {
@@ -48,6 +52,8 @@ pub enum StartupError {
     Keys(#[from] crate::keys::KeyError),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    GitHub(#[from] crate::github::GitHubError),
 }
 
 /// Builds the state from a checked configuration and a pool: resolves the signing keys (the dev
@@ -92,6 +98,11 @@ pub async fn build_state(config: &Config, pool: store::Pool) -> Result<AppState,
         public_base_url: config.public_base_url()?,
         downloads: DownloadCounter::new(),
         download_cache,
+        github: match config.github()? {
+            Some(settings) => Some(Arc::new(crate::github::GitHubOAuth::new(settings)?)),
+            None => None,
+        },
+        sessions: config.session_settings()?,
     })
 }
 

@@ -38,6 +38,11 @@ pub struct Principal {
     /// The configured publish token: the registry's own publisher, with every operation and no
     /// namespace restriction.
     pub first_party: bool,
+    /// Set when a browser session authenticated the request: the signed-in GitHub login, who
+    /// acts as the publisher's owner (every self-service operation, tokens of any scope within
+    /// the publisher's rights). Sessions never authenticate publishing: [`authenticate`] reads
+    /// bearer tokens only.
+    pub session_login: Option<String>,
 }
 
 impl Principal {
@@ -52,7 +57,10 @@ impl Principal {
     /// The audit actor.
     pub fn actor(&self) -> Actor {
         Actor {
-            actor: format!("publisher:{}", self.publisher_id),
+            actor: match &self.session_login {
+                Some(login) => format!("github:{login}"),
+                None => format!("publisher:{}", self.publisher_id),
+            },
             publisher_id: Some(self.publisher_id.clone()),
             token_id: self.token_id.clone(),
         }
@@ -61,6 +69,7 @@ impl Principal {
     /// Whether the scopes grant `operation` (`publish` grants both publish operations).
     pub fn allows(&self, operation: &str) -> bool {
         self.first_party
+            || self.session_login.is_some()
             || self.scopes.operations.iter().any(|granted| {
                 granted == operation || (granted == "publish" && operation.starts_with("publish:"))
             })
@@ -156,6 +165,7 @@ pub async fn authenticate(
                 token_id: None,
                 scopes: TokenScopes::default(),
                 first_party: true,
+                session_login: None,
             });
         }
     }
@@ -178,6 +188,7 @@ pub async fn authenticate(
         token_id: Some(row.token_id),
         scopes: row.scopes,
         first_party: false,
+        session_login: None,
     })
 }
 
@@ -296,6 +307,197 @@ pub fn decide_publish(
     }
 }
 
+// Browser sessions (GitHub sign-in): the cookie `anip_registry_session` carries
+// `anip_sid_<session_id>_<secret>`; the store keeps the secret's SHA-256 only.
+
+/// The session cookie (upstream's name).
+pub const SESSION_COOKIE: &str = "anip_registry_session";
+/// The prefix of session cookie values.
+pub const SESSION_TOKEN_PREFIX: &str = "anip_sid_";
+/// How long a browser session lasts (upstream: 30 days).
+pub const SESSION_TTL: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 60 * 60);
+/// The 401 of a missing or dead session.
+pub const SESSION_REQUIRED: &str = "valid registry browser session is required";
+
+/// How browser sessions behave, from the configuration.
+#[derive(Debug, Clone, Default)]
+pub struct SessionSettings {
+    /// Mark cookies `Secure` (ANIP_REGISTRY_SESSION_COOKIE_SECURE, or an https public base URL).
+    pub cookie_secure: bool,
+    /// Lower-cased GitHub logins whose sessions may use the admin routes.
+    pub admin_logins: Vec<String>,
+    /// `https://registry.example.com` (scheme and host only), if a public base URL is set: the
+    /// only origin accepted on state-changing session requests. Without it, the request's own
+    /// scheme and host.
+    pub public_origin: Option<String>,
+}
+
+/// A signed-in browser user.
+#[derive(Debug, Clone)]
+pub struct BrowserSession {
+    pub session_id: String,
+    pub user: crate::store::users::RegistryUser,
+    /// The publisher the session acts for, whatever its status.
+    pub publisher: Option<crate::model::Publisher>,
+    /// Whether the login is in ANIP_REGISTRY_ADMIN_GITHUB_LOGINS.
+    pub admin: bool,
+}
+
+/// A cookie's value from the request's `Cookie` headers.
+pub fn cookie<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+    req.headers()
+        .get_all(actix_web::http::header::COOKIE)
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.trim().trim_matches('"'))
+        .filter(|value| !value.is_empty())
+}
+
+/// Splits `anip_sid_<uuid>_<secret>`; `None` unless the id is a well-formed UUID.
+pub fn parse_session_token(token: &str) -> Option<(&str, &str)> {
+    let rest = token.strip_prefix(SESSION_TOKEN_PREFIX)?;
+    let (id, secret) = rest.split_once('_')?;
+    (is_uuid(id) && !secret.is_empty()).then_some((id, secret))
+}
+
+/// The request's browser session: `Ok(None)` without a session cookie, 401 for a cookie that
+/// names no live session of an active user.
+pub async fn browser_session(
+    req: &HttpRequest,
+    store: &Store,
+    settings: &SessionSettings,
+) -> Result<Option<BrowserSession>, ApiError> {
+    let Some(token) = cookie(req, SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    let (session_id, secret) =
+        parse_session_token(token).ok_or(ApiError::Unauthorized(SESSION_REQUIRED))?;
+    let row = store
+        .browser_session(session_id)
+        .await?
+        .ok_or(ApiError::Unauthorized(SESSION_REQUIRED))?;
+    if !Secret::new(secret).matches_hash(&row.session_hash) || row.user.status != "active" {
+        return Err(ApiError::Unauthorized(SESSION_REQUIRED));
+    }
+    let publisher = match &row.publisher_id {
+        Some(id) => store.publisher(id).await?,
+        None => None,
+    };
+    let login = row.user.github_login.to_lowercase();
+    let admin = !login.is_empty() && settings.admin_logins.contains(&login);
+    Ok(Some(BrowserSession {
+        session_id: session_id.to_owned(),
+        user: row.user,
+        publisher,
+        admin,
+    }))
+}
+
+/// Refuses (403) a state-changing request that a browser session authenticates unless it comes
+/// from the registry's own pages: its `Origin` must be the registry's origin, or, without an
+/// `Origin`, `Sec-Fetch-Site` must say `same-origin`. Cookies are `SameSite=Lax` as well; this
+/// also covers same-site attackers and browsers without SameSite.
+pub fn check_same_origin(req: &HttpRequest, settings: &SessionSettings) -> Result<(), ApiError> {
+    use actix_web::http::Method;
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return Ok(());
+    }
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .map(str::trim)
+            .filter(|value| !value.is_empty())
+    };
+    let allowed = match header("origin") {
+        Some(origin) => {
+            let expected = settings.public_origin.clone().unwrap_or_else(|| {
+                let info = req.connection_info();
+                format!("{}://{}", info.scheme(), info.host())
+            });
+            origin.eq_ignore_ascii_case(&expected)
+        }
+        None => header("sec-fetch-site") == Some("same-origin"),
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "cross-origin request refused: a browser session may change state only from the registry's own origin"
+                .into(),
+        ))
+    }
+}
+
+/// Authenticates a `me/...` request: a bearer token as [`authenticate`] does, or, without one,
+/// the browser session (upstream's self-service rule), acting for the session's publisher.
+pub async fn authenticate_self_service(
+    req: &HttpRequest,
+    state: &crate::app::AppState,
+) -> Result<Principal, ApiError> {
+    if bearer(req).is_some() || cookie(req, SESSION_COOKIE).is_none() {
+        return authenticate(req, &state.store, &state.first_party).await;
+    }
+    check_same_origin(req, &state.sessions)?;
+    let session = browser_session(req, &state.store, &state.sessions)
+        .await?
+        .ok_or(ApiError::Unauthorized(SESSION_REQUIRED))?;
+    let publisher = session.publisher.ok_or(ApiError::Unauthorized(
+        "valid scoped publisher bearer token or browser session is required",
+    ))?;
+    check_publisher_status(&publisher.publisher_id, Some(&publisher.status))?;
+    Ok(Principal {
+        publisher_id: publisher.publisher_id,
+        publisher_type: publisher.publisher_type,
+        token_id: None,
+        scopes: session_scopes(),
+        first_party: false,
+        session_login: Some(session.user.github_login),
+    })
+}
+
+/// The scopes a browser session shows (upstream's `registryBrowserSessionScopes`).
+pub fn session_scopes() -> TokenScopes {
+    TokenScopes {
+        operations: vec!["manage:publisher".into(), "manage:tokens".into()],
+        ..Default::default()
+    }
+}
+
+/// Authorizes an admin request: the admin bearer token, or (without a bearer token) the browser
+/// session of a login in ANIP_REGISTRY_ADMIN_GITHUB_LOGINS. 401 for missing or wrong
+/// credentials, 403 for a session that is not an admin's or when no admin auth is configured.
+pub async fn require_admin_actor(
+    req: &HttpRequest,
+    state: &crate::app::AppState,
+) -> Result<Actor, ApiError> {
+    if bearer(req).is_none() && cookie(req, SESSION_COOKIE).is_some() {
+        check_same_origin(req, &state.sessions)?;
+        let session = browser_session(req, &state.store, &state.sessions)
+            .await?
+            .ok_or(ApiError::Unauthorized(SESSION_REQUIRED))?;
+        if !session.admin {
+            return Err(ApiError::Forbidden(
+                "valid registry admin session or bearer token is required".into(),
+            ));
+        }
+        return Ok(Actor {
+            actor: format!("github:{}", session.user.github_login),
+            publisher_id: None,
+            token_id: None,
+        });
+    }
+    if state.admin_token.is_none() && !state.sessions.admin_logins.is_empty() {
+        return Err(ApiError::Unauthorized(
+            "valid registry admin session or bearer token is required",
+        ));
+    }
+    require_admin(req, state.admin_token.as_ref())?;
+    Ok(Actor::admin())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,6 +509,7 @@ mod tests {
             token_id: None,
             scopes,
             first_party,
+            session_login: None,
         }
     }
 

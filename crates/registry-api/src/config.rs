@@ -139,6 +139,38 @@ pub struct Config {
     /// Memory for cached package downloads, in MiB (0 turns the cache off).
     #[arg(long, env = "ANIP_REGISTRY_DOWNLOAD_CACHE_MB", default_value_t = 256)]
     pub download_cache_mb: usize,
+
+    /// GitHub OAuth app client id: enables browser sign-in (`auth/github/start`).
+    #[arg(long, env = "ANIP_REGISTRY_GITHUB_CLIENT_ID")]
+    pub github_client_id: Option<String>,
+
+    /// GitHub OAuth app client secret.
+    #[arg(long, env = "ANIP_REGISTRY_GITHUB_CLIENT_SECRET", hide_env_values = true, value_parser = parse_secret)]
+    pub github_client_secret: Option<Secret>,
+
+    /// GitHub's web base URL (authorize and token endpoints); GitHub Enterprise or a test server.
+    #[arg(
+        long,
+        env = "ANIP_REGISTRY_GITHUB_OAUTH_URL",
+        default_value = "https://github.com"
+    )]
+    pub github_oauth_url: String,
+
+    /// GitHub's API base URL (the user endpoint).
+    #[arg(
+        long,
+        env = "ANIP_REGISTRY_GITHUB_API_URL",
+        default_value = "https://api.github.com"
+    )]
+    pub github_api_url: String,
+
+    /// Mark session cookies Secure (they are also Secure when the public base URL is https).
+    #[arg(long, env = "ANIP_REGISTRY_SESSION_COOKIE_SECURE", default_value = "false", value_parser = observability::flags::bool_env("ANIP_REGISTRY_SESSION_COOKIE_SECURE"), action = ArgAction::Set)]
+    pub session_cookie_secure: bool,
+
+    /// GitHub logins (comma-separated) whose browser sessions may use the admin routes.
+    #[arg(long, env = "ANIP_REGISTRY_ADMIN_GITHUB_LOGINS")]
+    pub admin_github_logins: Option<String>,
 }
 
 /// A configuration problem, naming the variable at fault.
@@ -226,11 +258,90 @@ impl Config {
         self.admin_token.as_ref().filter(|t| !t.is_blank())
     }
 
+    /// The GitHub OAuth app, when ANIP_REGISTRY_GITHUB_CLIENT_ID is set: the secret is then
+    /// required, and the GitHub URLs must be http(s) (https in production mode).
+    pub fn github(&self) -> Result<Option<crate::github::GitHubSettings>, ConfigError> {
+        let Some(client_id) = self
+            .github_client_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+        else {
+            return Ok(None);
+        };
+        let client_secret = self
+            .github_client_secret
+            .as_ref()
+            .filter(|s| !s.is_blank())
+            .cloned()
+            .ok_or_else(|| {
+                config_error(
+                    "ANIP_REGISTRY_GITHUB_CLIENT_SECRET",
+                    "is required with ANIP_REGISTRY_GITHUB_CLIENT_ID",
+                )
+            })?;
+        let url = |variable: &'static str, value: &str| -> Result<String, ConfigError> {
+            let value = value.trim().trim_end_matches('/');
+            let lower = value.to_ascii_lowercase();
+            let https = lower.starts_with("https://");
+            if !(https || lower.starts_with("http://")) || value.contains(char::is_whitespace) {
+                return Err(config_error(variable, "must be an http(s) URL"));
+            }
+            if self.mode == Mode::Production && !https {
+                return Err(config_error(variable, "must be https in production mode"));
+            }
+            Ok(value.to_owned())
+        };
+        Ok(Some(crate::github::GitHubSettings {
+            client_id: client_id.to_owned(),
+            client_secret,
+            oauth_url: url("ANIP_REGISTRY_GITHUB_OAUTH_URL", &self.github_oauth_url)?,
+            api_url: url("ANIP_REGISTRY_GITHUB_API_URL", &self.github_api_url)?,
+        }))
+    }
+
+    /// Browser session settings: Secure cookies when configured or when the public base URL is
+    /// https, the admin logins (lower-cased), and the origin state-changing requests must have.
+    pub fn session_settings(&self) -> Result<crate::auth::SessionSettings, ConfigError> {
+        let public = self.public_base_url()?;
+        let public_origin = public.as_deref().map(|url| {
+            let (scheme, rest) = url.split_once("://").unwrap_or(("https", url));
+            let host = rest.split('/').next().unwrap_or(rest);
+            format!(
+                "{}://{}",
+                scheme.to_ascii_lowercase(),
+                host.to_ascii_lowercase()
+            )
+        });
+        let https = public_origin
+            .as_deref()
+            .is_some_and(|origin| origin.starts_with("https://"));
+        let mut admin_logins: Vec<String> = Vec::new();
+        for login in self
+            .admin_github_logins
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .map(|l| l.trim().to_lowercase())
+            .filter(|l| !l.is_empty())
+        {
+            if !admin_logins.contains(&login) {
+                admin_logins.push(login);
+            }
+        }
+        Ok(crate::auth::SessionSettings {
+            cookie_secure: self.session_cookie_secure || https,
+            admin_logins,
+            public_origin,
+        })
+    }
+
     /// Checks everything that needs no database: mode rules, key material, tokens, publisher,
     /// URLs. Production refuses a missing, malformed or development signing key.
     pub fn check(&self) -> Result<Option<ConfiguredKey>, ConfigError> {
         self.listen_addr()?;
         self.public_base_url()?;
+        self.github()?;
         if self.publisher_id.trim().is_empty() || self.publisher_id.len() > 128 {
             return Err(config_error(
                 "ANIP_REGISTRY_PUBLISHER_ID",
@@ -474,6 +585,65 @@ mod tests {
         .check()
         .unwrap_err();
         assert_eq!(short_token.variable, "ANIP_REGISTRY_PUBLISH_TOKEN");
+    }
+
+    #[test]
+    fn github_sign_in_settings_are_checked() {
+        assert!(parse(&[]).unwrap().github().unwrap().is_none());
+        let no_secret = parse(&["--github-client-id", "app"])
+            .unwrap()
+            .check()
+            .unwrap_err();
+        assert_eq!(no_secret.variable, "ANIP_REGISTRY_GITHUB_CLIENT_SECRET");
+        let github = parse(&[
+            "--github-client-id",
+            "app",
+            "--github-client-secret",
+            "gh-secret-value",
+            "--github-oauth-url",
+            "http://127.0.0.1:9/",
+        ])
+        .unwrap();
+        let settings = github.github().unwrap().unwrap();
+        assert_eq!(settings.oauth_url, "http://127.0.0.1:9");
+        assert_eq!(settings.api_url, "https://api.github.com");
+        assert!(!format!("{github:?}").contains("gh-secret-value"));
+        let Err(production) = parse(&[
+            "--mode",
+            "production",
+            "--github-client-id",
+            "app",
+            "--github-client-secret",
+            "s",
+            "--github-api-url",
+            "http://api.example",
+        ])
+        .unwrap()
+        .github() else {
+            panic!("plain http is refused in production mode");
+        };
+        assert_eq!(production.variable, "ANIP_REGISTRY_GITHUB_API_URL");
+
+        let sessions = parse(&[
+            "--public-base-url",
+            "HTTPS://Registry.Example.com/base/",
+            "--admin-github-logins",
+            " Alice,bob,alice,, ",
+        ])
+        .unwrap()
+        .session_settings()
+        .unwrap();
+        assert!(sessions.cookie_secure);
+        assert_eq!(sessions.admin_logins, ["alice", "bob"]);
+        assert_eq!(
+            sessions.public_origin.as_deref(),
+            Some("https://registry.example.com")
+        );
+        let plain = parse(&["--session-cookie-secure", "no"])
+            .unwrap()
+            .session_settings()
+            .unwrap();
+        assert!(!plain.cookie_secure && plain.public_origin.is_none());
     }
 
     #[test]

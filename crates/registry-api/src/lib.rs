@@ -22,6 +22,7 @@ pub mod config;
 pub mod download_cache;
 pub mod downloads;
 pub mod error;
+pub mod github;
 mod http;
 pub mod ids;
 pub mod keys;

@@ -42,8 +42,9 @@ async fn migrate_only_applies_reports_and_exits() {
         ("ANIP_REGISTRY_MIGRATE_ONLY", "1"),
     ]);
     assert!(first.status.success(), "{}", text(&first));
+    let all = (registry_api::MIGRATIONS.runner)().get_migrations().len();
     assert!(
-        text(&first).contains("migrations applied now: 1"),
+        text(&first).contains(&format!("migrations applied now: {all}")),
         "{}",
         text(&first)
     );

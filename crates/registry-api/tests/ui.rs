@@ -672,7 +672,9 @@ async fn a_list_page_costs_the_same_queries_at_100k_packages() {
     let (proxy_port, count) = counting_proxy(format!("127.0.0.1:{target_port}")).await;
     let app = spawn_with_pool_url(
         &db.url,
-        &format!("{before}@127.0.0.1:{proxy_port}/{rest}"),
+        // The proxy reads plaintext protocol messages: no TLS negotiation (libpq's default
+        // `prefer` would open with an SSLRequest).
+        &format!("{before}@127.0.0.1:{proxy_port}/{rest}?sslmode=disable"),
         &[],
     )
     .await;
@@ -693,7 +695,10 @@ async fn a_list_page_costs_the_same_queries_at_100k_packages() {
     for path in paths {
         small.push(statements(&app, &count, path).await);
     }
-    assert!(small.iter().all(|n| *n == 2), "page + total: {small:?}");
+    assert!(
+        small.iter().all(|n| *n == 1),
+        "page and total in one statement: {small:?}"
+    );
 
     let client = db.pool().get().await.unwrap();
     client

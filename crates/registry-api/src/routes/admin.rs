@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use signing::gojson::{to_go_json, GoJsonOptions};
 
 use crate::app::{AppState, IMPORT_BODY_LIMIT};
-use crate::auth::require_admin;
+use crate::auth::require_admin_actor;
 use crate::error::ApiError;
 use crate::http::{self as h, NO_STORE};
 use crate::ids::{Namespace, PackageId, Version};
@@ -18,9 +18,8 @@ use crate::store::publishers::AdminQuery;
 use crate::store::{Actor, PublisherStatusChange};
 use crate::validate::{self, invalid};
 
-fn admin(req: &HttpRequest, state: &AppState) -> Result<Actor, ApiError> {
-    require_admin(req, state.admin_token.as_ref())?;
-    Ok(Actor::admin())
+async fn admin(req: &HttpRequest, state: &AppState) -> Result<Actor, ApiError> {
+    require_admin_actor(req, state).await
 }
 
 fn admin_query(req: &HttpRequest) -> Result<AdminQuery, ApiError> {
@@ -53,7 +52,7 @@ pub async fn update_lifecycle(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = admin(&req, &state)?;
+    let actor = admin(&req, &state).await?;
     let package_id = PackageId::parse(&path.0)?;
     let version = Version::parse_field("version", &path.1)?;
     let request: UpdateLifecycleRequest = h::json_body(&req, payload).await?;
@@ -114,7 +113,7 @@ pub async fn import_bundle(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = admin(&req, &state)?;
+    let actor = admin(&req, &state).await?;
     let body = h::read_body(&req, payload, IMPORT_BODY_LIMIT).await?;
     let bundle: Value = h::parse_json(&body)?;
     drop(body);
@@ -162,7 +161,7 @@ pub async fn list_publishers(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    admin(&req, &state)?;
+    admin(&req, &state).await?;
     Ok(private(
         &state.store.list_publishers(&admin_query(&req)?).await?,
     ))
@@ -193,7 +192,7 @@ pub async fn create_publisher(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = admin(&req, &state)?;
+    let actor = admin(&req, &state).await?;
     let request: CreatePublisherRequest = h::json_body(&req, payload).await?;
     let publisher_id = request.publisher_id.trim().to_owned();
     if !valid_publisher_id(&publisher_id) {
@@ -241,7 +240,7 @@ pub async fn update_publisher_status(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = admin(&req, &state)?;
+    let actor = admin(&req, &state).await?;
     let request: UpdateStatusRequest = h::json_body(&req, payload).await?;
     let status = request.status.trim().to_lowercase();
     if !["active", "pending_review", "suspended"].contains(&status.as_str()) {
@@ -281,7 +280,7 @@ pub async fn create_publisher_token(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = admin(&req, &state)?;
+    let actor = admin(&req, &state).await?;
     let request: CreateTokenRequest = h::json_body(&req, payload).await?;
     let publisher_id = path.into_inner();
     if state.store.publisher(&publisher_id).await?.is_none() {
@@ -295,7 +294,7 @@ pub async fn list_namespaces(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    admin(&req, &state)?;
+    admin(&req, &state).await?;
     Ok(private(
         &state.store.list_namespaces(&admin_query(&req)?).await?,
     ))
@@ -308,7 +307,7 @@ pub async fn update_namespace_status(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = admin(&req, &state)?;
+    let actor = admin(&req, &state).await?;
     let namespace = Namespace::parse(&path.to_lowercase())?;
     let request: UpdateStatusRequest = h::json_body(&req, payload).await?;
     let status = request.status.trim().to_lowercase();
@@ -349,7 +348,7 @@ pub async fn list_artifacts(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    admin(&req, &state)?;
+    admin(&req, &state).await?;
     Ok(private(
         &state.store.list_artifacts(&admin_query(&req)?).await?,
     ))
@@ -362,7 +361,7 @@ pub async fn update_artifact_status(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = admin(&req, &state)?;
+    let actor = admin(&req, &state).await?;
     let (kind, artifact_id) = path.into_inner();
     if kind != "package" && kind != "template" {
         return Err(invalid("artifact_kind", "must be package or template").into());

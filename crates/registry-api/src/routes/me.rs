@@ -17,7 +17,7 @@ use crate::store::{Actor, NewToken};
 use crate::validate::{self, invalid};
 
 async fn principal(req: &HttpRequest, state: &AppState) -> Result<Principal, ApiError> {
-    auth::authenticate(req, &state.store, &state.first_party).await
+    auth::authenticate_self_service(req, state).await
 }
 
 fn private(status: actix_web::http::StatusCode, body: &serde_json::Value) -> HttpResponse {

@@ -3,11 +3,15 @@
 //!
 //! Ids that contain `/` travel as one `%2F`-encoded segment (`packages/acme%2Ftools/1.0.0`).
 
+mod abuse;
 mod admin;
+mod auth;
 mod keys;
 mod me;
 mod packages;
 mod templates;
+mod transfers;
+mod users;
 
 use actix_web::{web, Resource};
 
@@ -82,6 +86,32 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::patch().to(admin::update_namespace_status)),
         )
         .service(resource("/admin/artifacts").route(web::get().to(admin::list_artifacts)))
+        .service(resource("/admin/users").route(web::get().to(users::list)))
+        .service(
+            resource("/admin/abuse-reports")
+                .route(web::get().to(abuse::list))
+                .route(web::post().to(abuse::create)),
+        )
+        .service(
+            resource("/admin/abuse-reports/{report_id}/status")
+                .route(web::patch().to(abuse::update_status)),
+        )
+        .service(
+            resource("/admin/abuse-reports/{report_id}/takedown")
+                .route(web::post().to(abuse::takedown)),
+        )
+        .service(
+            resource("/admin/namespace-transfer/{namespace:.+}")
+                .route(web::post().to(transfers::namespace)),
+        )
+        .service(
+            resource("/admin/artifact-transfer/{kind}/{artifact_id:.+}")
+                .route(web::post().to(transfers::artifact)),
+        )
+        .service(resource("/auth/github/start").route(web::get().to(auth::start)))
+        .service(resource("/auth/github/callback").route(web::get().to(auth::callback)))
+        .service(resource("/auth/session").route(web::get().to(auth::session)))
+        .service(resource("/auth/logout").route(web::post().to(auth::logout)))
         .service(
             resource("/admin/artifact-status/{kind}/{artifact_id:.+}")
                 .route(web::patch().to(admin::update_artifact_status)),

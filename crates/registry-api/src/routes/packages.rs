@@ -44,7 +44,7 @@ fn parse_path(path: &(String, String)) -> Result<(PackageId, Version), ApiError>
     ))
 }
 
-/// `GET publications?q=&limit=&offset=`: `{items, total, limit, offset}`.
+/// `GET publications?q=&limit=&offset=`: `{items, total, total_exact, limit, offset}`.
 pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let (limit, offset) = h::paging(&req, 50, 100)?;
     let q = h::query_param(&req, "q")
@@ -60,12 +60,19 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
             return Err(ApiError::BadRequest("q contains control characters".into()));
         }
     }
-    let (items, total) = state
+    let page = state
         .store
-        .list_publications(&ListQuery { q, limit, offset })
+        .list_publications_page(&ListQuery { q, limit, offset })
         .await?;
-    Ok(HttpResponse::Ok()
-        .json(json!({"items": items, "total": total, "limit": limit, "offset": offset})))
+    // `total_exact: false`: a search matched more than `total` versions (the count stops at
+    // store::SEARCH_COUNT_CAP); `total` is then a lower bound.
+    Ok(HttpResponse::Ok().json(json!({
+        "items": page.items,
+        "total": page.total,
+        "total_exact": page.total_exact,
+        "limit": limit,
+        "offset": offset,
+    })))
 }
 
 /// A refused or failed publish: the error plus its metric status.

@@ -9,10 +9,14 @@
 //! leaves nothing behind. The HTTP layer additionally runs writes on a spawned task
 //! ([`Store::detached`]) so a client disconnecting mid-publish cannot cancel a commit half way.
 
+pub mod abuse;
 mod browse;
 mod packages;
 pub mod publishers;
+pub mod sessions;
 mod templates;
+pub mod transfers;
+pub mod users;
 
 use std::future::Future;
 
@@ -21,7 +25,10 @@ use serde_json::Value;
 use tokio_postgres::error::SqlState;
 
 pub use browse::{PackageVersionRow, TemplateVersionRow};
-pub use packages::{DownloadRow, InsertOutcome, ListQuery, LockRow, NewPackage, RecordRow};
+pub use packages::{
+    DownloadRow, InsertOutcome, ListQuery, LockRow, NewPackage, PublicationPage, RecordRow,
+    SEARCH_COUNT_CAP,
+};
 pub use publishers::{
     AdminQuery, NamespaceRow, NewToken, OwnerRow, PublisherStatusChange, TokenRow,
 };

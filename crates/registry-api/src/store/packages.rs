@@ -1,7 +1,7 @@
 //! Packages, lineages, receipts, lifecycle and download counts.
 
 use serde_json::{json, Value};
-use tokio_postgres::types::Json;
+use tokio_postgres::types::{Json, Type};
 
 use super::{audit, lifecycle_at, like_escape, Actor, Store, StoreError, LIFECYCLE_COLUMNS};
 use crate::model::{Lifecycle, PublicationSummary, PublisherSummary, Receipt};
@@ -82,15 +82,145 @@ pub struct ListQuery {
     pub offset: i64,
 }
 
-const LIST_COLUMNS: &str = "p.package_id, p.package_version, p.project_ref, p.product_revision_ref, \
-    p.developer_revision_ref, p.contract_signature, p.publisher_id, p.publisher_type, p.lineage, \
-    p.published_at, p.download_count, \
-    p.lifecycle_status, p.lifecycle_reason, p.lifecycle_replacement_package_id, \
-    p.lifecycle_replacement_package_version, p.lifecycle_updated_at, p.lifecycle_updated_by, \
-    pub.publisher_id, pub.publisher_type, pub.display_name, pub.website_url, pub.status, pub.trust_level";
+/// One page of `GET publications`.
+#[derive(Debug, Clone)]
+pub struct PublicationPage {
+    pub items: Vec<PublicationSummary>,
+    /// Listed versions, or for a search the matches, counted up to [`SEARCH_COUNT_CAP`].
+    pub total: i64,
+    /// False when a search matched more than [`SEARCH_COUNT_CAP`] versions: `total` is then the
+    /// cap, a lower bound. Listing without a search always counts exactly.
+    pub total_exact: bool,
+}
 
-const LIST_ORDER: &str =
-    "ORDER BY p.download_count DESC, p.published_at_ts DESC, p.package_id ASC, p.package_version DESC";
+/// A search counts its matches up to this many. Counting every match of a broad pattern costs
+/// time in proportion to the catalogue; counting up to a fixed cap does not, and the page itself
+/// never needs more than the cap to be ordered.
+pub const SEARCH_COUNT_CAP: i64 = 1000;
+
+/// The columns of a [`PublicationSummary`], in [`summary_at`] order, over `p` (the package) and
+/// `pub` (its publisher).
+macro_rules! list_columns {
+    () => {
+        "p.package_id, p.package_version, p.project_ref, p.product_revision_ref, \
+         p.developer_revision_ref, p.contract_signature, p.publisher_id, p.publisher_type, p.lineage, \
+         p.published_at, p.download_count, \
+         p.lifecycle_status, p.lifecycle_reason, p.lifecycle_replacement_package_id, \
+         p.lifecycle_replacement_package_version, p.lifecycle_updated_at, p.lifecycle_updated_by, \
+         pub.publisher_id, pub.publisher_type, pub.display_name, pub.website_url, pub.status, \
+         pub.trust_level"
+    };
+}
+
+/// The public listing order, as `registry_packages_listing_search_idx` holds it, over an alias.
+macro_rules! listing_order {
+    ($alias:expr) => {
+        concat!(
+            $alias,
+            ".download_count DESC, ",
+            $alias,
+            ".published_at_ts DESC, ",
+            $alias,
+            ".package_id ASC, ",
+            $alias,
+            ".package_version DESC"
+        )
+    };
+}
+
+/// The page's rows: `keys` (package_id, package_version and the listing-order columns, plus
+/// `exact` when searching) is joined back to the full rows and publishers by primary key, one
+/// lookup per row of the page, so only the page's rows are ever read. The `LIMIT 1`s keep the
+/// planner from flattening the lookups into a join, which it hash-joins against a scan of every
+/// row whenever it misjudges the page as large.
+macro_rules! page_rows {
+    ($keys:expr, $order:expr) => {
+        concat!(
+            "SELECT ",
+            list_columns!(),
+            " \
+             FROM ",
+            $keys,
+            " k \
+             CROSS JOIN LATERAL (SELECT * FROM registry_packages x \
+               WHERE x.package_id = k.package_id AND x.package_version = k.package_version LIMIT 1) p \
+             LEFT JOIN LATERAL (SELECT * FROM registry_publishers y \
+               WHERE y.publisher_id = p.publisher_id LIMIT 1) pub ON true \
+             ORDER BY ",
+            $order
+        )
+    };
+}
+
+/// The unfiltered page: the listing index is walked (index-only) to the page's keys, and the
+/// total is the maintained counter row. One statement, whatever the catalogue's size; a deep
+/// `offset` skips index entries only. Sent with its parameters each time (`query_typed`): the
+/// generic plan of a prepared statement assumes a page of 10% of the table and may sort a
+/// sequential scan instead of walking the index.
+const LIST_SQL: &str = concat!(
+    "SELECT c.value, page.* FROM registry_counters c LEFT JOIN LATERAL (",
+    page_rows!(
+        "(SELECT package_id, package_version, download_count, published_at_ts \
+          FROM registry_packages WHERE lifecycle_status <> 'takedown' \
+          ORDER BY download_count DESC, published_at_ts DESC, package_id ASC, package_version DESC \
+          LIMIT $1 OFFSET $2)",
+        listing_order!("k")
+    ),
+    ") page ON true WHERE c.name = 'listed_packages'"
+);
+
+/// A search, in one statement; `{filter}` is a predicate on `p` over the pattern `$4`, `$3` is
+/// the lower-cased query, `$1`/`$2` limit and offset.
+///
+/// - `capped`: up to [`SEARCH_COUNT_CAP`] + 1 matches in any order, found however is cheapest
+///   (a trigram bitmap for a rare pattern, a short sequential or index walk for a common one).
+/// - When that found every match, the page is those matches sorted: exact id matches first,
+///   then the listing order.
+/// - Otherwise the pattern is common, so walking the listing index (the pattern tested on
+///   index entries) reaches a page after a bounded number of entries; exact id matches, found
+///   through the id index, come first.
+///
+/// Only one of the two page branches runs (each is gated on the count). The statement is sent
+/// with its parameters each time (`query_typed`), so it is planned for the actual pattern: a
+/// generic plan cannot tell a rare pattern from a common one.
+const SEARCH_SQL: &str = concat!(
+    "WITH capped AS MATERIALIZED (\
+       SELECT p.package_id, p.package_version, p.download_count, p.published_at_ts, \
+              lower(p.package_id) = $3 AS exact \
+       FROM registry_packages p WHERE p.lifecycle_status <> 'takedown' AND {filter} \
+       LIMIT {cap_plus_one}), \
+     total AS (SELECT count(*) AS n FROM capped), \
+     keys AS (\
+       (SELECT c.exact, c.download_count, c.published_at_ts, c.package_id, c.package_version \
+        FROM capped c WHERE (SELECT n FROM total) <= {cap} \
+        ORDER BY c.exact DESC, ",
+    listing_order!("c"),
+    " LIMIT $1 OFFSET $2) \
+       UNION ALL \
+       (SELECT b.* FROM (\
+          (SELECT true AS exact, p.download_count, p.published_at_ts, p.package_id, p.package_version \
+           FROM registry_packages p WHERE lower(p.package_id) = $3 AND p.lifecycle_status <> 'takedown' \
+           ORDER BY ",
+    listing_order!("p"),
+    " LIMIT $1 + $2) \
+          UNION ALL \
+          (SELECT false, p.download_count, p.published_at_ts, p.package_id, p.package_version \
+           FROM registry_packages p \
+           WHERE {filter} AND lower(p.package_id) <> $3 AND p.lifecycle_status <> 'takedown' \
+           ORDER BY ",
+    listing_order!("p"),
+    " LIMIT $1 + $2)\
+        ) b WHERE (SELECT n FROM total) > {cap} \
+        ORDER BY b.exact DESC, ",
+    listing_order!("b"),
+    " LIMIT $1 OFFSET $2)) \
+     SELECT (SELECT n FROM total), page.* FROM (SELECT 1) one LEFT JOIN LATERAL (",
+    page_rows!(
+        "keys",
+        "k.exact DESC, k.download_count DESC, k.published_at_ts DESC, k.package_id ASC, k.package_version DESC"
+    ),
+    ") page ON true"
+);
 
 impl Store {
     /// Whether this package version exists (upstream's pre-validation 409 check).
@@ -429,90 +559,109 @@ impl Store {
     }
 
     /// One page of publications, most downloaded first (taken-down versions are not listed),
-    /// and the total. Costs two index-backed queries whatever the registry's size: the page
-    /// walks the listing (or trigram) index, the total is a counter row (or, when searching, a
-    /// count of the matches).
+    /// and the total. See [`Store::list_publications_page`].
     pub async fn list_publications(
         &self,
         query: &ListQuery,
     ) -> Result<(Vec<PublicationSummary>, i64), StoreError> {
+        let page = self.list_publications_page(query).await?;
+        Ok((page.items, page.total))
+    }
+
+    /// One page of publications, most downloaded first (taken-down versions are not listed),
+    /// with the total. A search (`q`) matches the lower-cased id, name and publisher by
+    /// substring (ids by prefix for queries under three characters, which have no trigram),
+    /// lists exact id matches first, and counts up to [`SEARCH_COUNT_CAP`].
+    ///
+    /// One statement per page, whose cost is bounded by the page, the offset and the cap, not by
+    /// the catalogue: the listing walks an index to the page's keys and reads a counter row; a
+    /// search reads at most cap + 1 matches, or walks the listing index when the pattern is
+    /// common.
+    pub async fn list_publications_page(
+        &self,
+        query: &ListQuery,
+    ) -> Result<PublicationPage, StoreError> {
         let client = self.client().await?;
-        let (filter, pattern) = match query.q.as_deref().filter(|q| !q.is_empty()) {
-            // Trigram search needs three characters; shorter queries match id prefixes.
-            Some(q) if q.chars().count() >= 3 => (
-                "AND p.search_text LIKE $3",
-                Some(format!("%{}%", like_escape(q))),
-            ),
-            Some(q) => (
-                "AND lower(p.package_id) LIKE $3",
-                Some(format!("{}%", like_escape(q))),
-            ),
-            None => ("", None),
-        };
-        let base = format!(
-            "SELECT {LIST_COLUMNS} FROM registry_packages p \
-             LEFT JOIN registry_publishers pub ON pub.publisher_id = p.publisher_id \
-             WHERE p.lifecycle_status <> 'takedown' {filter} {LIST_ORDER} LIMIT $1 OFFSET $2"
-        );
-        let stmt = client.prepare_cached(&base).await?;
-        let rows = match &pattern {
-            Some(pattern) => {
+        let rows = match query.q.as_deref().filter(|q| !q.is_empty()) {
+            None => {
                 client
-                    .query(&stmt, &[&query.limit, &query.offset, pattern])
+                    .query_typed(
+                        LIST_SQL,
+                        &[(&query.limit, Type::INT8), (&query.offset, Type::INT8)],
+                    )
                     .await?
             }
-            None => client.query(&stmt, &[&query.limit, &query.offset]).await?,
-        };
-        let total: i64 = match &pattern {
-            Some(pattern) => {
-                let count = client
-                    .prepare_cached(&format!(
-                        "SELECT count(*) FROM registry_packages p \
-                         WHERE p.lifecycle_status <> 'takedown' {}",
-                        filter.replace("$3", "$1")
-                    ))
-                    .await?;
-                client.query_one(&count, &[pattern]).await?.get(0)
-            }
-            None => {
-                let count = client
-                    .prepare_cached(
-                        "SELECT value FROM registry_counters WHERE name = 'listed_packages'",
+            Some(q) => {
+                let (sql, pattern) = search_statement(q, "");
+                let q = q.to_owned();
+                client
+                    .query_typed(
+                        &sql,
+                        &[
+                            (&query.limit, Type::INT8),
+                            (&query.offset, Type::INT8),
+                            (&q, Type::TEXT),
+                            (&pattern, Type::TEXT),
+                        ],
                     )
-                    .await?;
-                client.query_one(&count, &[]).await?.get(0)
+                    .await?
             }
         };
-        let items = rows
-            .iter()
-            .map(|row| {
-                let lineage: Option<Json<crate::model::JsonMap>> = row.get(8);
-                let publisher_id: Option<String> = row.get(17);
-                PublicationSummary {
-                    package_id: row.get(0),
-                    package_version: row.get(1),
-                    project_ref: row.get(2),
-                    product_revision_ref: row.get(3),
-                    developer_revision_ref: row.get(4),
-                    contract_signature: row.get(5),
-                    publisher_id: row.get(6),
-                    publisher_type: row.get(7),
-                    lineage: lineage.map(|Json(l)| l).filter(|l| !l.is_empty()),
-                    published_at: row.get(9),
-                    download_count: row.get(10),
-                    lifecycle: lifecycle_at(row, 11),
-                    publisher: publisher_id.map(|publisher_id| PublisherSummary {
-                        publisher_id,
-                        publisher_type: row.get(18),
-                        display_name: row.get(19),
-                        website_url: row.get(20),
-                        status: row.get(21),
-                        trust_level: row.get(22),
-                    }),
-                }
-            })
-            .collect();
-        Ok((items, total))
+        // Always one row at least, carrying the total; an empty page is one row of NULLs.
+        let counted: i64 = match rows.first() {
+            Some(row) => row.try_get(0)?,
+            None => 0,
+        };
+        let (total, total_exact) = match query.q.as_deref().filter(|q| !q.is_empty()) {
+            Some(_) => (counted.min(SEARCH_COUNT_CAP), counted <= SEARCH_COUNT_CAP),
+            None => (counted, true),
+        };
+        let mut items = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if row.try_get::<_, Option<String>>(1)?.is_none() {
+                continue;
+            }
+            items.push(summary_at(row, 1)?);
+        }
+        Ok(PublicationPage {
+            items,
+            total,
+            total_exact,
+        })
+    }
+
+    /// `EXPLAIN (ANALYZE, BUFFERS)` of the statement [`Store::list_publications_page`] runs for
+    /// `query`, planned as that method plans it, with the actual values (for tests and
+    /// operators checking plans).
+    pub async fn explain_publications(&self, query: &ListQuery) -> Result<String, StoreError> {
+        let client = self.client().await?;
+        let explain = "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ";
+        let rows = match query.q.as_deref().filter(|q| !q.is_empty()) {
+            None => {
+                client
+                    .query_typed(
+                        &format!("{explain}{LIST_SQL}"),
+                        &[(&query.limit, Type::INT8), (&query.offset, Type::INT8)],
+                    )
+                    .await?
+            }
+            Some(q) => {
+                let (sql, pattern) = search_statement(q, explain);
+                let q = q.to_owned();
+                client
+                    .query_typed(
+                        &sql,
+                        &[
+                            (&query.limit, Type::INT8),
+                            (&query.offset, Type::INT8),
+                            (&q, Type::TEXT),
+                            (&pattern, Type::TEXT),
+                        ],
+                    )
+                    .await?
+            }
+        };
+        plan_text(&rows)
     }
 
     /// Sets a package version's lifecycle and records the change (one transaction). Returns
@@ -527,96 +676,11 @@ impl Store {
     ) -> Result<Option<Result<RecordRow, ()>>, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let Some(current) = tx
-            .query_opt(
-                "SELECT lifecycle_status FROM registry_packages \
-                 WHERE package_id = $1 AND package_version = $2 FOR UPDATE",
-                &[&package_id, &version],
-            )
-            .await?
-        else {
-            return Ok(None);
-        };
-        let previous: String = current.get(0);
-        let (replacement_id, replacement_version) = match &lifecycle.replacement {
-            Some(r) => (Some(r.package_id.clone()), Some(r.package_version.clone())),
-            None => (None, None),
-        };
-        if let (Some(id), Some(v)) = (&replacement_id, &replacement_version) {
-            let exists = tx
-                .query_opt(
-                    "SELECT 1 FROM registry_packages WHERE package_id = $1 AND package_version = $2",
-                    &[id, v],
-                )
-                .await?
-                .is_some();
-            if !exists {
-                return Ok(Some(Err(())));
-            }
+        let outcome = set_lifecycle(&tx, &package_id, &version, &lifecycle, &actor).await?;
+        if matches!(outcome, Some(Ok(_))) {
+            tx.commit().await?;
         }
-        let row = tx
-            .query_one(
-                &format!(
-                    "UPDATE registry_packages SET lifecycle_status = $3, lifecycle_reason = $4, \
-                     lifecycle_replacement_package_id = $5, lifecycle_replacement_package_version = $6, \
-                     lifecycle_updated_at = $7, lifecycle_updated_by = $8 \
-                     WHERE package_id = $1 AND package_version = $2 \
-                     RETURNING record_etag, {LIFECYCLE_COLUMNS}, download_count, record_json"
-                ),
-                &[
-                    &package_id,
-                    &version,
-                    &lifecycle.status,
-                    &lifecycle.reason,
-                    &replacement_id,
-                    &replacement_version,
-                    &lifecycle.updated_at,
-                    &lifecycle.updated_by,
-                ],
-            )
-            .await?;
-        let delta: i64 = match (previous == "takedown", lifecycle.status == "takedown") {
-            (false, true) => -1,
-            (true, false) => 1,
-            _ => 0,
-        };
-        if delta != 0 {
-            tx.execute(
-                "UPDATE registry_counters SET value = value + $1 WHERE name = 'listed_packages'",
-                &[&delta],
-            )
-            .await?;
-        }
-        // Every replica's download cache drops this version when the transaction commits.
-        tx.execute(
-            "SELECT pg_notify($1, $2)",
-            &[
-                &crate::download_cache::LIFECYCLE_CHANNEL,
-                &format!("{package_id}@{version}"),
-            ],
-        )
-        .await?;
-        audit(
-            &tx,
-            &actor,
-            "package.lifecycle_updated",
-            "package",
-            &format!("{package_id}@{version}"),
-            &json!({
-                "previous_status": previous,
-                "status": lifecycle.status,
-                "reason": lifecycle.reason,
-                "replacement": lifecycle.replacement,
-            }),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(Some(Ok(RecordRow {
-            etag: row.get(0),
-            lifecycle: lifecycle_at(&row, 1),
-            download_count: row.get(7),
-            body: row.get(8),
-        })))
+        Ok(outcome)
     }
 
     /// Adds accumulated download counts, one statement for the whole batch. `table` is
@@ -680,6 +744,164 @@ impl Store {
             .map(|row| (row.get(0), row.get(1), row.get(2)))
             .collect())
     }
+}
+
+/// Sets a package version's lifecycle inside the caller's transaction: counters, the
+/// cross-replica cache notification (sent when the transaction commits) and the audit event.
+/// The outcome is [`Store::update_lifecycle`]'s; the caller commits.
+pub(super) async fn set_lifecycle(
+    tx: &tokio_postgres::Transaction<'_>,
+    package_id: &str,
+    version: &str,
+    lifecycle: &Lifecycle,
+    actor: &Actor,
+) -> Result<Option<Result<RecordRow, ()>>, StoreError> {
+    let Some(current) = tx
+        .query_opt(
+            "SELECT lifecycle_status FROM registry_packages \
+             WHERE package_id = $1 AND package_version = $2 FOR UPDATE",
+            &[&package_id, &version],
+        )
+        .await?
+    else {
+        return Ok(None);
+    };
+    let previous: String = current.get(0);
+    let (replacement_id, replacement_version) = match &lifecycle.replacement {
+        Some(r) => (Some(r.package_id.clone()), Some(r.package_version.clone())),
+        None => (None, None),
+    };
+    if let (Some(id), Some(v)) = (&replacement_id, &replacement_version) {
+        let exists = tx
+            .query_opt(
+                "SELECT 1 FROM registry_packages WHERE package_id = $1 AND package_version = $2",
+                &[id, v],
+            )
+            .await?
+            .is_some();
+        if !exists {
+            return Ok(Some(Err(())));
+        }
+    }
+    let row = tx
+        .query_one(
+            &format!(
+                "UPDATE registry_packages SET lifecycle_status = $3, lifecycle_reason = $4, \
+                 lifecycle_replacement_package_id = $5, lifecycle_replacement_package_version = $6, \
+                 lifecycle_updated_at = $7, lifecycle_updated_by = $8 \
+                 WHERE package_id = $1 AND package_version = $2 \
+                 RETURNING record_etag, {LIFECYCLE_COLUMNS}, download_count, record_json"
+            ),
+            &[
+                &package_id,
+                &version,
+                &lifecycle.status,
+                &lifecycle.reason,
+                &replacement_id,
+                &replacement_version,
+                &lifecycle.updated_at,
+                &lifecycle.updated_by,
+            ],
+        )
+        .await?;
+    let delta: i64 = match (previous == "takedown", lifecycle.status == "takedown") {
+        (false, true) => -1,
+        (true, false) => 1,
+        _ => 0,
+    };
+    if delta != 0 {
+        tx.execute(
+            "UPDATE registry_counters SET value = value + $1 WHERE name = 'listed_packages'",
+            &[&delta],
+        )
+        .await?;
+    }
+    // Every replica's download cache drops this version when the transaction commits.
+    tx.execute(
+        "SELECT pg_notify($1, $2)",
+        &[
+            &crate::download_cache::LIFECYCLE_CHANNEL,
+            &format!("{package_id}@{version}"),
+        ],
+    )
+    .await?;
+    audit(
+        tx,
+        actor,
+        "package.lifecycle_updated",
+        "package",
+        &format!("{package_id}@{version}"),
+        &json!({
+            "previous_status": previous,
+            "status": lifecycle.status,
+            "reason": lifecycle.reason,
+            "replacement": lifecycle.replacement,
+        }),
+    )
+    .await?;
+    Ok(Some(Ok(RecordRow {
+        etag: row.get(0),
+        lifecycle: lifecycle_at(&row, 1),
+        download_count: row.get(7),
+        body: row.get(8),
+    })))
+}
+
+/// The search statement for the lower-cased query `q`, prefixed with `prefix`, and its pattern.
+/// Trigram search needs three characters; shorter queries match id prefixes.
+fn search_statement(q: &str, prefix: &str) -> (String, String) {
+    let (filter, pattern) = if q.chars().count() >= 3 {
+        ("p.search_text LIKE $4", format!("%{}%", like_escape(q)))
+    } else {
+        (
+            "lower(p.package_id) LIKE $4",
+            format!("{}%", like_escape(q)),
+        )
+    };
+    let sql = SEARCH_SQL
+        .replace("{filter}", filter)
+        .replace("{cap_plus_one}", &(SEARCH_COUNT_CAP + 1).to_string())
+        .replace("{cap}", &SEARCH_COUNT_CAP.to_string());
+    (format!("{prefix}{sql}"), pattern)
+}
+
+fn plan_text(rows: &[tokio_postgres::Row]) -> Result<String, StoreError> {
+    let mut lines = Vec::with_capacity(rows.len());
+    for row in rows {
+        lines.push(row.try_get::<_, String>(0)?);
+    }
+    Ok(lines.join("\n"))
+}
+
+/// Reads a [`PublicationSummary`] from the [`list_columns`] starting at column `start`.
+fn summary_at(row: &tokio_postgres::Row, start: usize) -> Result<PublicationSummary, StoreError> {
+    let lineage: Option<Json<crate::model::JsonMap>> = row.try_get(start + 8)?;
+    let publisher_id: Option<String> = row.try_get(start + 17)?;
+    Ok(PublicationSummary {
+        package_id: row.try_get(start)?,
+        package_version: row.try_get(start + 1)?,
+        project_ref: row.try_get(start + 2)?,
+        product_revision_ref: row.try_get(start + 3)?,
+        developer_revision_ref: row.try_get(start + 4)?,
+        contract_signature: row.try_get(start + 5)?,
+        publisher_id: row.try_get(start + 6)?,
+        publisher_type: row.try_get(start + 7)?,
+        lineage: lineage.map(|Json(l)| l).filter(|l| !l.is_empty()),
+        published_at: row.try_get(start + 9)?,
+        download_count: row.try_get(start + 10)?,
+        lifecycle: lifecycle_at(row, start + 11),
+        publisher: match publisher_id {
+            Some(publisher_id) => Some(PublisherSummary {
+                publisher_id,
+                publisher_type: row.try_get(start + 18)?,
+                display_name: row.try_get(start + 19)?,
+                website_url: row.try_get(start + 20)?,
+                status: row.try_get(start + 21)?,
+                trust_level: row.try_get(start + 22)?,
+            }),
+            None => None,
+        },
+    })
 }
 
 /// Parses an RFC 3339 timestamp for the sortable column; unparseable (imported) values sort

@@ -72,10 +72,10 @@ fn publisher(row: &Row) -> Publisher {
     }
 }
 
-const NAMESPACE_COLUMNS: &str =
+pub(super) const NAMESPACE_COLUMNS: &str =
     "namespace, publisher_id, artifact_kinds, status, created_at, updated_at";
 
-fn namespace(row: &Row) -> NamespaceSummary {
+pub(super) fn namespace(row: &Row) -> NamespaceSummary {
     NamespaceSummary {
         namespace: row.get(0),
         publisher_id: row.get(1),
@@ -110,11 +110,11 @@ fn token(row: &Row) -> TokenSummary {
     }
 }
 
-const ARTIFACT_COLUMNS: &str =
+pub(super) const ARTIFACT_COLUMNS: &str =
     "artifact_kind, artifact_id, COALESCE(namespace, ''), publisher_id, status, \
     created_at, updated_at";
 
-fn artifact(row: &Row) -> ArtifactSummary {
+pub(super) fn artifact(row: &Row) -> ArtifactSummary {
     ArtifactSummary {
         artifact_kind: row.get(0),
         artifact_id: row.get(1),
