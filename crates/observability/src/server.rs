@@ -18,7 +18,7 @@ use actix_http::{Request, Response};
 use actix_service::IntoServiceFactory;
 use actix_web::dev::{AppConfig, Service, ServiceFactory};
 use actix_web::http::StatusCode;
-use actix_web::{web, Error, HttpResponse, HttpServer, Route};
+use actix_web::{guard, web, Error, HttpResponse, HttpServer, Route};
 use serde_json::{Map, Value};
 
 /// Connection and lifecycle limits for an actix-web server.
@@ -135,6 +135,15 @@ impl ErrorStyle {
     pub fn response(self, status: StatusCode, message: impl Into<String>) -> HttpResponse {
         HttpResponse::build(status).json(self.body(message))
     }
+}
+
+/// The route of every read: GET, and HEAD with the same handler. Actix matches methods
+/// exactly, so a plain `web::get()` route answers HEAD with 404 or 405; the HTTP/1 codec sends
+/// a HEAD answer's headers (with the GET's `Content-Length`) and drops its body. Read handlers
+/// never write, so running one for HEAD is as safe as for GET (a handler with a side effect,
+/// such as counting a download, checks the method).
+pub fn get_or_head() -> Route {
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
 }
 
 /// A default service answering 404 with the style's not-found body, for

@@ -574,9 +574,28 @@ async fn download_counts_are_batched_and_flushed_on_shutdown() {
             200
         );
     }
-    // The lock and the record are not downloads.
+    // The lock and the record are not downloads, nor is a HEAD of the download (which answers
+    // like the GET, without a body).
     app.get("packages/counted/1.0.0/lock").await;
     app.get("packages/counted/1.0.0").await;
+    let head = app
+        .client
+        .head(app.url("packages/counted/1.0.0/download"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
+    assert!(head.headers().contains_key("etag"));
+    assert_eq!(head.bytes().await.unwrap().len(), 0);
+    for path in [
+        "publications",
+        "keys",
+        "packages/counted/1.0.0",
+        "packages/counted/1.0.0/lock",
+    ] {
+        let head = app.client.head(app.url(path)).send().await.unwrap();
+        assert_eq!(head.status(), 200, "HEAD {path}");
+    }
     let store = app.state().store.clone();
     app.shutdown().await;
     assert_eq!(

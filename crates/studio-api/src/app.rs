@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::middleware::from_fn;
-use actix_web::{guard, web, App, HttpServer, Route};
+use actix_web::{web, App, HttpServer, Route};
 use observability::server::{self, ErrorStyle, ServerLimits};
 use observability::{health, HttpMetrics};
 
@@ -39,12 +39,9 @@ impl AppState {
     }
 }
 
-/// The route of every read: GET, and HEAD with the same handler. Actix matches methods
-/// exactly, so a plain `web::get()` route answers HEAD with 404; the HTTP/1 codec sends a HEAD
-/// answer's headers (with the GET's `Content-Length`) and drops its body. Read handlers never
-/// write, so running one for HEAD is as safe as for GET.
+/// The route of every read: GET and HEAD (see [`observability::server::get_or_head`]).
 pub fn get() -> Route {
-    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+    observability::server::get_or_head()
 }
 
 /// Mounts every Studio route: health, JSON API, OpenAPI document and UI.

@@ -369,11 +369,14 @@ pub async fn download(
     let row = cached_download(&state, package_id.as_str(), version.as_str()).await?;
     lifecycle_blocks(&row.lifecycle, allow_yanked)?;
 
-    state
-        .downloads
-        .record(Kind::Package, package_id.as_str(), version.as_str());
-    crate::metrics::download("package");
-    tracing::info!(event = "registry_download", kind = "package", package_id = %package_id, package_version = %version, "registry_download");
+    // A HEAD (a client checking the ETag or size) is not a download.
+    if req.method() != actix_web::http::Method::HEAD {
+        state
+            .downloads
+            .record(Kind::Package, package_id.as_str(), version.as_str());
+        crate::metrics::download("package");
+        tracing::info!(event = "registry_download", kind = "package", package_id = %package_id, package_version = %version, "registry_download");
+    }
 
     let (etag, cache_control, lifecycle_value) = if row.lifecycle.status == "active" {
         (record::etag(&row.etag, None), IMMUTABLE, None)

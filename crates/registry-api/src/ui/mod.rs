@@ -26,7 +26,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::middleware::{from_fn, Next};
-use actix_web::{guard, web, HttpResponse, Resource, Route};
+use actix_web::{web, HttpResponse, Resource, Route};
 
 use error::UiError;
 use paths::UI_PREFIX;
@@ -37,7 +37,7 @@ pub const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 's
 
 /// GET and HEAD.
 fn page() -> Route {
-    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+    observability::server::get_or_head()
 }
 
 fn resource(path: &str) -> Resource {
