@@ -1,26 +1,28 @@
 # Registry image: `anip-registry` on an empty (scratch) base.
 #
-# Nothing is compiled here. The build context is a staging directory that `cargo xtask images`
-# prepares (see docker/README.md):
+# Built by `cargo xtask images` (docker/README.md). Nothing is compiled here: the build context
+# is a staging directory (target/images/context/anip-registry) holding
 #
-#   CONTEXT/anip-registry   the static binary (mode 0755), built on the host with
-#       RUSTFLAGS="-C target-feature=+crt-static" \
-#         cargo build --release --target x86_64-unknown-linux-gnu --bin anip-registry
-#   CONTEXT/rootfs/etc/{passwd,group,nsswitch.conf} copied from docker/rootfs/
-#   CONTEXT/rootfs/etc/ssl/certs/ca-certificates.crt  the build host's CA bundle (Debian
+#   anip-registry   the static binary (mode 0755), built on the host with
+#       RUSTFLAGS="-C target-feature=+crt-static" cargo build --profile image \
+#         --target x86_64-unknown-linux-gnu --bin anip-registry
+#   rootfs/etc/{passwd,group,nsswitch.conf}  copied from docker/rootfs/
+#   rootfs/etc/ssl/certs/ca-certificates.crt  the build host's CA bundle (Debian
 #       ca-certificates), for outbound TLS (docker/README.md: which roots are used)
 #
-# Build (nothing is pulled):
-#   buildah --storage-driver vfs bud --isolation chroot --pull=never \
+# Nothing is pulled; the builder is docker, podman or buildah, e.g.
+#   buildah --storage-driver vfs bud --isolation chroot --pull=never --format docker \
 #     --build-arg VERSION=... --build-arg REVISION=$(git rev-parse HEAD) --build-arg SOURCE=... \
 #     -t anip-registry:VERSION -f docker/registry.Dockerfile CONTEXT
 #
 # No secret is baked in: every credential arrives through the environment at run time.
 #
-# Health: no HEALTHCHECK. A scratch image has no shell and no curl, and the binary has no
-# health-check mode yet. Kubernetes probes /registry-api/v1/readyz and /registry-api/v1/healthz over HTTP from the
-# kubelet (deploy/k8s); docker/compose.yaml runs `anip-registry healthcheck
-# http://127.0.0.1:8200/registry-api/v1/readyz`, the subcommand docker/README.md specifies (follow-up work).
+# Health: a scratch image has no shell and no curl, so the binary checks itself
+# (`anip-registry healthcheck URL`: one GET, exit 0 on 200). HEALTHCHECK is a Docker-format field:
+# build with `--format docker` to keep it (OCI images drop it). It probes readiness on the
+# default port 8200; a container that moves the port (ANIP_REGISTRY_ADDR) overrides it, as
+# docker/compose.yaml does. Kubernetes ignores it and probes /registry-api/v1/readyz and
+# /registry-api/v1/healthz over HTTP from the kubelet (deploy/k8s).
 FROM scratch
 
 ARG VERSION=0.0.0-dev
@@ -42,4 +44,6 @@ USER 65532:65532
 EXPOSE 8200
 # actix-web drains in-flight requests on SIGTERM (30 s at most) and exits; PID 1 handles it.
 STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["/usr/local/bin/anip-registry", "healthcheck", "http://127.0.0.1:8200/registry-api/v1/readyz"]
 ENTRYPOINT ["/usr/local/bin/anip-registry"]

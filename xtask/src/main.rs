@@ -5,8 +5,14 @@
 //! - `bench registry`: load benchmarks beside a baseline measured in the same run.
 //! - `test`: the one command that checks everything: format, clippy, every test against a
 //!   private Postgres.
+//! - `images`: the container images from static binaries, tagged and checked.
+//! - `docs`: the mdBook in `docs/`, built and link-checked.
+//! - `dist`: the `anip` CLI's release archives with SHA256SUMS.
 
 mod bench;
+mod dist;
+mod docs;
+mod images;
 mod local;
 mod test;
 mod up;
@@ -29,6 +35,12 @@ enum Command {
     /// Load benchmarks (release builds, loopback only, bounded in time).
     #[command(subcommand)]
     Bench(bench::Bench),
+    /// Build the container images (static binaries, FROM scratch), tag, check, print sizes.
+    Images(images::ImagesArgs),
+    /// Build the mdBook in docs/ into target/book and check every link and anchor.
+    Docs,
+    /// Build the anip CLI release archives and SHA256SUMS under target/dist.
+    Dist,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -36,5 +48,8 @@ fn main() -> anyhow::Result<()> {
         Command::Up(args) => up::run(args),
         Command::Test(args) => test::run(args),
         Command::Bench(bench) => bench::run(bench),
+        Command::Images(args) => images::run_cli(args),
+        Command::Docs => docs::run_cli(),
+        Command::Dist => dist::archives(&local::workspace_root()).map(drop),
     }
 }
