@@ -8,10 +8,13 @@
 //! - `images`: the container images from static binaries, tagged and checked.
 //! - `docs`: the mdBook in `docs/`, built and link-checked.
 //! - `dist`: the `anip` CLI's release archives with SHA256SUMS.
+//! - `gates`: the deployment guide's release gates, PASS/FAIL/SKIP per gate, against the local
+//!   platform or deployed URLs.
 
 mod bench;
 mod dist;
 mod docs;
+mod gates;
 mod images;
 mod local;
 mod test;
@@ -41,6 +44,8 @@ enum Command {
     Docs,
     /// Build the anip CLI release archives and SHA256SUMS under target/dist.
     Dist,
+    /// The release gates: one PASS/FAIL/SKIP line per gate; non-zero exit unless all pass.
+    Gates(Box<gates::GatesArgs>),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -51,5 +56,6 @@ fn main() -> anyhow::Result<()> {
         Command::Images(args) => images::run_cli(args),
         Command::Docs => docs::run_cli(),
         Command::Dist => dist::archives(&local::workspace_root()).map(drop),
+        Command::Gates(args) => gates::run(*args),
     }
 }
