@@ -1,9 +1,11 @@
 //! `cargo xtask test`: the one command that checks everything, locally and in CI.
 //!
-//! It runs `cargo fmt --check`, clippy over every target with warnings denied, and every test of
-//! the workspace against a private Postgres cluster started here and stopped afterwards. The
-//! tests find it through `ANIP_TEST_DATABASE_URL`; each test clones its own database from a
-//! migrated template (see `store::testing`).
+//! It runs `cargo fmt --check`, clippy over every target with warnings denied, every test of
+//! the workspace against a private Postgres cluster started here and stopped afterwards, and then
+//! the release gates (`cargo xtask gates`: docs, CLI archives, images, and the smoke,
+//! conformance and scenario gates against a freshly started local platform). The tests find
+//! Postgres through `ANIP_TEST_DATABASE_URL`; each test clones its own database from a migrated
+//! template (see `store::testing`).
 
 use std::fs;
 
@@ -14,6 +16,9 @@ pub struct TestArgs {
     /// Skip the format and clippy checks.
     #[arg(long)]
     no_lint: bool,
+    /// Skip the release gates (for a quicker local loop; CI runs them).
+    #[arg(long)]
+    no_gates: bool,
     /// Extra arguments for `cargo test` (after `--`), e.g. a test name filter.
     #[arg(last = true)]
     cargo_test_args: Vec<String>,
@@ -54,5 +59,11 @@ pub fn run(args: TestArgs) -> anyhow::Result<()> {
     }
     let outcome = run_command(&mut test);
     pg.stop()?;
-    outcome
+    outcome?;
+
+    if !args.no_gates && args.cargo_test_args.is_empty() {
+        eprintln!("== cargo xtask gates");
+        run_command(cargo().args(["xtask", "gates"]))?;
+    }
+    Ok(())
 }
