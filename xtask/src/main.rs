@@ -17,6 +17,7 @@ mod docs;
 mod gates;
 mod images;
 mod local;
+mod sample_package;
 mod test;
 mod up;
 

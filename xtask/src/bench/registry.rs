@@ -13,7 +13,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use serde_json::{json, Value};
 
 use super::load::{Load, LoadResult, StaticServer};
 use crate::local::{cargo, run as run_command, terminate, workspace_root};
@@ -177,7 +176,11 @@ async fn measure_publish_and_download(
     let mut latencies = Vec::with_capacity(args.publishes);
     let mut size_270 = 0;
     for i in 0..args.publishes {
-        let body = publish_request(&format!("bench-large-{i}"), "1.0.0", 270 * 1024);
+        let body = crate::sample_package::publish_request(
+            &format!("bench-large-{i}"),
+            "1.0.0",
+            270 * 1024,
+        );
         let bytes = serde_json::to_vec(&body)?;
         size_270 = bytes.len();
         let started = Instant::now();
@@ -206,7 +209,7 @@ async fn measure_publish_and_download(
     ));
 
     // Download of a 60 KB package, and nginx serving the same bytes.
-    let body = publish_request("bench-download", "1.0.0", 60 * 1024);
+    let body = crate::sample_package::publish_request("bench-download", "1.0.0", 60 * 1024);
     let resp = http
         .post(format!("{base}/publications"))
         .bearer_auth(PUBLISH_TOKEN)
@@ -352,89 +355,4 @@ async fn seed_catalogue(db_url: &str, count: u32) -> anyhow::Result<()> {
         .batch_execute("VACUUM (ANALYZE) registry_packages")
         .await?;
     Ok(())
-}
-
-/// A valid publish request whose JSON is about `target_bytes` long: the service definition
-/// carries rationale text, as real definitions do (the fixtures range from 60 KB to 270 KB).
-pub fn publish_request(package_id: &str, version: &str, target_bytes: usize) -> Value {
-    let mut body = json!({
-        "package_id": package_id,
-        "package_version": version,
-        "project_ref": "bench-project",
-        "product_revision_ref": "product-r1",
-        "developer_revision_ref": "developer-r1",
-        "contract_signature": "sha256:bench-signature",
-        "schema_version": "anip-service-definition/v1",
-        "lineage": {
-            "project_ref": "bench-project",
-            "product_revision": {"ref": "product-r1", "artifact_id": "product-r1", "revision_number": 1},
-            "developer_revision": {
-                "ref": "developer-r1", "artifact_id": "developer-r1", "revision_number": 1,
-                "contract_signature": "sha256:bench-signature"
-            }
-        },
-        "manifest": {
-            "name": "Benchmark package",
-            "anip_spec_version": "anip/0.24",
-            "agent_consumption_readiness": {
-                "artifact_type": "agent_consumption_readiness",
-                "status": "ready",
-                "score": 100.0,
-                "summary": {"blockers": 0, "warnings": 0, "info": 0, "probes": 1, "required_app_glue": 0},
-                "findings": [],
-                "probes": [{"id": "probe-1", "expected_outcome": "success"}],
-                "required_app_glue": []
-            },
-            "agent_consumability": {
-                "artifact_type": "agent_consumability_metadata",
-                "schema_version": "anip-agent-consumability/v0",
-                "capabilities": {
-                    "bench.search": {
-                        "intent": {"category": "bench.search", "summary": "Search benchmark records."},
-                        "business_effects": {"produces": ["data.read"], "does_not_produce": ["system.mutation"]}
-                    }
-                }
-            }
-        },
-        "service_definition": {
-            "artifact_type": "anip_service_definition",
-            "contract_schema_version": "anip-service-definition/v1",
-            "compiled_contract_identity": {"signature": "sha256:bench-contract", "signature_algorithm": "sha256"},
-            "identity": {
-                "system_name": "Benchmark", "domain_name": "bench",
-                "delivery_model": "standalone_service", "architecture_shape": "single_service"
-            },
-            "service_topology_bindings": [{
-                "id": "svc-bench", "service_id": "bench-service", "service_name": "Benchmark",
-                "source_role": "data_access", "source_capabilities": ["bench.search"],
-                "formalized_capability_ids": ["bench.search"], "owned_concept_ids": ["bench_record"]
-            }],
-            "capability_formalizations": [{
-                "id": "cap-bench-search", "source_kind": "data_access", "service_id": "bench-service",
-                "capability_id": "bench.search", "kind": "atomic", "title": "Search Benchmark Records",
-                "summary": "Search benchmark records.", "intent_type": "read_only", "operation_type": "query",
-                "side_effect_level": "none", "backend_operation": "searchBenchRecords",
-                "path_template": "/bench/search", "output_shape": "bench_search_result",
-                "inputs": [{"input_name": "query", "input_type": "string", "required": true, "summary": "Search query."}]
-            }],
-            "rationale": []
-        },
-        "recommended_lock": {"build_pack": {"name": "anip-build-pack"}},
-        "readme": "A package generated by `cargo xtask bench registry`.",
-        "source_links": [{"title": "Source", "url": "https://example.com/bench"}]
-    });
-    let paragraph =
-        "The service keeps every booking decision auditable: the agent states its purpose, \
-                     the runtime checks scope and budget, and the backend records the outcome. ";
-    let mut size = serde_json::to_vec(&body).map_or(0, |b| b.len());
-    let mut n = 0;
-    while size < target_bytes {
-        let entry = json!({"id": format!("rationale-{n}"), "text": paragraph.repeat(4)});
-        size += entry.to_string().len() + 1;
-        if let Some(list) = body["service_definition"]["rationale"].as_array_mut() {
-            list.push(entry);
-        }
-        n += 1;
-    }
-    body
 }

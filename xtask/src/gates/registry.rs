@@ -48,79 +48,12 @@ fn failures(report: &VerificationReport) -> String {
         .join("; ")
 }
 
-/// A small, self-contained publish request at `version`: a pre-release below every real
-/// version, so a smoke publication never becomes anyone's latest. (The flight example cannot
-/// be published through the publish route: its capability ids are not dotted, which the
-/// publish rules require; it enters the local Registry as an imported bundle.)
+/// A small publish request at `version`: a pre-release below every real version, so a smoke
+/// publication never becomes anyone's latest. (The flight example cannot be published through
+/// the publish route: its capability ids are not dotted, which the publish rules require; it
+/// enters the local Registry as an imported bundle.)
 fn smoke_request(version: &str) -> Value {
-    json!({
-        "package_id": SMOKE_PACKAGE,
-        "package_version": version,
-        "project_ref": "gates-smoke",
-        "product_revision_ref": "product-r1",
-        "developer_revision_ref": "developer-r1",
-        "contract_signature": "sha256:gates-smoke-contract",
-        "schema_version": "anip-service-definition/v1",
-        "lineage": {
-            "project_ref": "gates-smoke",
-            "product_revision": {"ref": "product-r1", "artifact_id": "product-r1", "revision_number": 1},
-            "developer_revision": {
-                "ref": "developer-r1", "artifact_id": "developer-r1", "revision_number": 1,
-                "contract_signature": "sha256:gates-smoke-contract"
-            }
-        },
-        "manifest": {
-            "name": "Release gate smoke package",
-            "anip_spec_version": "anip/0.24",
-            "agent_consumption_readiness": {
-                "artifact_type": "agent_consumption_readiness",
-                "status": "ready",
-                "score": 100.0,
-                "summary": {"blockers": 0, "warnings": 0, "info": 0, "probes": 1, "required_app_glue": 0},
-                "findings": [],
-                "probes": [{"id": "probe-1", "expected_outcome": "success"}],
-                "required_app_glue": []
-            },
-            "agent_consumability": {
-                "artifact_type": "agent_consumability_metadata",
-                "schema_version": "anip-agent-consumability/v0",
-                "capabilities": {
-                    "smoke.ping": {
-                        "intent": {"category": "smoke.ping", "summary": "Answers a ping."},
-                        "business_effects": {"produces": ["data.read"], "does_not_produce": ["system.mutation"]}
-                    }
-                }
-            }
-        },
-        "service_definition": {
-            "artifact_type": "anip_service_definition",
-            "contract_schema_version": "anip-service-definition/v1",
-            "compiled_contract_identity": {"signature": "sha256:gates-smoke-contract", "signature_algorithm": "sha256"},
-            "identity": {
-                "system_name": "Release gate smoke", "domain_name": "smoke",
-                "delivery_model": "standalone_service", "architecture_shape": "single_service"
-            },
-            "service_topology_bindings": [{
-                "id": "svc-smoke", "service_id": "smoke-service", "service_name": "Release gate smoke",
-                "source_role": "data_access", "source_capabilities": ["smoke.ping"],
-                "formalized_capability_ids": ["smoke.ping"], "owned_concept_ids": ["smoke_record"]
-            }],
-            "capability_formalizations": [{
-                "id": "cap-smoke-ping", "source_kind": "data_access", "service_id": "smoke-service",
-                "capability_id": "smoke.ping", "kind": "atomic", "title": "Ping",
-                "summary": "Answers a ping.", "intent_type": "read_only", "operation_type": "query",
-                "side_effect_level": "none", "backend_operation": "ping",
-                "path_template": "/smoke/ping", "output_shape": "smoke_ping_result",
-                "inputs": [{"input_name": "message", "input_type": "string", "required": false, "summary": "Echoed back."}]
-            }]
-        },
-        "recommended_lock": {
-            "build_pack": {"name": "anip-build-pack"},
-            "verifier_pack": {"name": "anip-verifier"}
-        },
-        "readme": "Published by `cargo xtask gates` to check publish, list, download and verify.",
-        "source_links": [{"title": "ANIP", "url": "https://github.com/anip-protocol/anip"}]
-    })
+    crate::sample_package::publish_request(SMOKE_PACKAGE, version, 4 * 1024)
 }
 
 /// Registry smoke: publish, list, download, verify — and a publication carrying a local path is
