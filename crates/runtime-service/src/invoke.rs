@@ -730,6 +730,31 @@ pub fn apply_defaults(
     out
 }
 
+/// Whether `value` has the declared input type. `array<T>` (upstream's generic form) must be an
+/// array whose every element has type `T`. Domain types (date, airport_code, ...) are carried as
+/// strings or objects and are not checked here.
+fn value_has_type(kind: &str, value: &Value) -> bool {
+    let kind = kind.trim();
+    if let Some(element) = kind
+        .strip_prefix("array<")
+        .or_else(|| kind.strip_prefix("list<"))
+        .and_then(|rest| rest.strip_suffix('>'))
+    {
+        return value
+            .as_array()
+            .is_some_and(|items| items.iter().all(|item| value_has_type(element, item)));
+    }
+    match kind {
+        "string" => value.is_string(),
+        "integer" => value.is_i64() || value.is_u64(),
+        "number" | "float" => value.is_number(),
+        "boolean" => value.is_boolean(),
+        "object" => value.is_object(),
+        "array" => value.is_array(),
+        _ => true,
+    }
+}
+
 /// Checks required inputs, types and allowed values, and keeps only declared inputs.
 pub fn validate_inputs(
     decl: &CapabilityDeclaration,
@@ -746,16 +771,7 @@ pub fn validate_inputs(
                 }
             }
             Some(value) => {
-                let type_ok = match input.kind.as_str() {
-                    "string" => value.is_string(),
-                    "integer" => value.is_i64() || value.is_u64(),
-                    "number" | "float" => value.is_number(),
-                    "boolean" => value.is_boolean(),
-                    "object" => value.is_object(),
-                    "array" => value.is_array(),
-                    // Domain types (date, airport_code, ...) are carried as strings or objects.
-                    _ => true,
-                };
+                let type_ok = value_has_type(&input.kind, value);
                 let allowed_ok = input
                     .allowed_values
                     .as_ref()
@@ -1189,6 +1205,28 @@ async fn redeem_grant(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn generic_array_inputs_are_checked_element_by_element() {
+        assert!(value_has_type("array<string>", &json!(["a", "b"])));
+        assert!(value_has_type("array< string >", &json!([])));
+        assert!(!value_has_type("array<string>", &json!("a")));
+        assert!(!value_has_type("array<string>", &json!(["a", 1])));
+        assert!(value_has_type(
+            "array<array<integer>>",
+            &json!([[1, 2], [3]])
+        ));
+        assert!(!value_has_type("array<array<integer>>", &json!([[1.5]])));
+        // Element types we don't know are carried as given, inside an array.
+        assert!(value_has_type(
+            "array<airport_code>",
+            &json!(["SFO", {"iata": "JFK"}])
+        ));
+        assert!(!value_has_type(
+            "array<airport_code>",
+            &json!({"iata": "JFK"})
+        ));
+    }
+
     use super::*;
 
     fn decl(v: Value) -> CapabilityDeclaration {
