@@ -726,9 +726,11 @@ async fn a_list_page_costs_the_same_queries_at_100k_packages() {
     );
     let (_, _, body) = page(&app, "/registry/packages").await;
     assert!(body.contains("100,003 published versions"), "{body}");
-    let started = std::time::Instant::now();
     let (status, _, body) = page(&app, "/registry/packages?q=bulk-4242").await;
     assert_eq!(status, 200);
     assert!(body.contains(r#"data-package-id="bulk-4242""#));
-    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    // A search matching more than the count cap says "at least".
+    let (status, _, body) = page(&app, "/registry/packages?q=bulk").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("1,000+ results for"), "{body}");
 }

@@ -557,17 +557,6 @@ impl Store {
             issued_at: row.get(8),
         }))
     }
-
-    /// One page of publications, most downloaded first (taken-down versions are not listed),
-    /// and the total. See [`Store::list_publications_page`].
-    pub async fn list_publications(
-        &self,
-        query: &ListQuery,
-    ) -> Result<(Vec<PublicationSummary>, i64), StoreError> {
-        let page = self.list_publications_page(query).await?;
-        Ok((page.items, page.total))
-    }
-
     /// One page of publications, most downloaded first (taken-down versions are not listed),
     /// with the total. A search (`q`) matches the lower-cased id, name and publisher by
     /// substring (ids by prefix for queries under three characters, which have no trigram),

@@ -60,14 +60,18 @@ pub fn paging(req: &HttpRequest) -> Result<(i64, i64), UiError> {
 pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, UiError> {
     let q = search_query(&req)?;
     let (limit, offset) = paging(&req)?;
-    let (items, total) = state
+    let page = state
         .store
-        .list_publications(&ListQuery {
+        .list_publications_page(&ListQuery {
             q: q.as_ref().map(|q| q.to_lowercase()),
             limit,
             offset,
         })
         .await?;
+    let (items, total) = (page.items, page.total);
+    // A search that matched more than the count cap says so ("1,000+"), rather than a number
+    // that is only a lower bound.
+    let more = if page.total_exact { "" } else { "+" };
     let q_text = q.as_deref().unwrap_or_default();
     let title = match &q {
         Some(q) => format!("“{q}”: packages"),
@@ -99,7 +103,7 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
                 @let first = offset + 1;
                 @let last = offset + i64::try_from(items.len()).unwrap_or(0);
                 @if let Some(q) = &q {
-                    (layout::count(total)) @if total == 1 { " result" } @else { " results" } " for “" (q) "”"
+                    (layout::count(total)) (more) @if total == 1 { " result" } @else { " results" } " for “" (q) "”"
                 } @else {
                     (layout::count(total)) @if total == 1 { " published version" } @else { " published versions" }
                 }
