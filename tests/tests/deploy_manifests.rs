@@ -11,6 +11,11 @@
 //!   README.md's configuration tables (plus `RUST_LOG` and the credential variables the example
 //!   package's bindings name).
 //!
+//! - Typed, with unknown fields rejected: the rendered overlays pass `kubernetes-validate
+//!   --strict` (Kubernetes 1.33 schemas) and `docker/compose.yaml` passes `check-jsonschema` with
+//!   the compose specification's schema (both from PyPI, installed by `.ci/run`); each check is
+//!   shown to refuse a misspelt field.
+//!
 //! YAML is read with `serde_norway` (the maintained `serde_yaml` fork) into `serde_json::Value`.
 
 #![allow(clippy::unwrap_used)]
@@ -651,6 +656,84 @@ fn no_secret_is_committed_in_deployment_files() {
 
 // ---------------------------------------------------------------------------------------------
 // Kubernetes: rendered overlays
+
+/// Runs a validator from PyPI (`.ci/run` installs them) on `file`; its output on failure.
+fn validator(program: &str, args: &[&str], file: &Path) -> Result<(), String> {
+    let output = match Command::new(program).args(args).arg(file).output() {
+        Ok(output) => output,
+        Err(e) => panic!(
+            "{program} is needed for the schema checks: {e}. Install it: \
+             `python3 -m pip install kubernetes-validate check-jsonschema`"
+        ),
+    };
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+}
+
+/// Writes `objects` as one multi-document file (JSON is YAML) under target/tmp.
+fn write_documents(label: &str, objects: &[Value]) -> PathBuf {
+    let dir = repo().join("target/tmp/deploy-manifests");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{label}-{}.yaml", std::process::id()));
+    let text: Vec<String> = objects.iter().map(|o| o.to_string()).collect();
+    std::fs::write(&path, text.join("\n---\n")).unwrap();
+    path
+}
+
+/// `kubernetes-validate --strict` against the oldest Kubernetes still supported: every rendered
+/// object is typed against the API's schema, and unknown fields are rejected.
+fn kubernetes_validate(label: &str, objects: &[Value]) -> Result<(), String> {
+    let file = write_documents(label, objects);
+    let outcome = validator(
+        "kubernetes-validate",
+        &["--strict", "--quiet", "--kubernetes-version", "1.33.0"],
+        &file,
+    );
+    let _ = std::fs::remove_file(&file);
+    outcome
+}
+
+#[test]
+fn rendered_overlays_validate_strictly_against_the_kubernetes_schema() {
+    for overlay in ["single", "production"] {
+        let objects = render(overlay);
+        if let Err(report) = kubernetes_validate(overlay, &objects) {
+            panic!("{overlay}: {report}");
+        }
+    }
+    // The check can fail: a misspelt container field is refused.
+    let mut objects = render("single");
+    let deployment = objects
+        .iter_mut()
+        .find(|o| s(o, "/kind") == Some("Deployment"))
+        .unwrap();
+    deployment["spec"]["template"]["spec"]["containers"][0]["imagePullPolicyy"] =
+        Value::from("Always");
+    assert!(kubernetes_validate("misspelt", &objects).is_err());
+}
+
+#[test]
+fn compose_file_validates_against_the_compose_specification() {
+    let schema = ["--builtin-schema", "vendor.compose-spec"];
+    let compose_file = repo().join("docker/compose.yaml");
+    if let Err(report) = validator("check-jsonschema", &schema, &compose_file) {
+        panic!("docker/compose.yaml: {report}");
+    }
+    // The check can fail: an unknown service key is refused.
+    let mut document = Value::Object(compose());
+    document["services"]["registry"]["healthchek"] = Value::from("typo");
+    let file = write_documents("compose-typo", &[document]);
+    let outcome = validator("check-jsonschema", &schema, &file);
+    let _ = std::fs::remove_file(&file);
+    assert!(outcome.is_err(), "a misspelt compose key passed");
+}
 
 /// `kubectl kustomize` of an overlay, parsed.
 fn render(overlay: &str) -> Vec<Value> {
