@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use signing::es256::Es256PublicKey;
 use signing::gojson::{to_go_json, GoJsonOptions};
 use signing::{jws, jwt, Jwks};
@@ -1206,15 +1206,6 @@ async fn non_delegable(ctx: &mut Ctx<'_>) -> Outcome {
     ))
 }
 
-/// The canonical text of an audit entry: the entry without `signature` and `id`, sorted keys,
-/// Go-compatible encoding.
-fn audit_canonical(entry: &Value) -> String {
-    let mut map: Map<String, Value> = entry.as_object().cloned().unwrap_or_default();
-    map.remove("signature");
-    map.remove("id");
-    to_go_json(&Value::Object(map), GoJsonOptions::DIGEST)
-}
-
 async fn audit_query(ctx: &mut Ctx<'_>) -> Outcome {
     let Some((invocation_id, jwt)) = ctx.invocation.clone() else {
         return Err("no successful invocation to look up (invoke_success failed)".into());
@@ -1271,7 +1262,7 @@ async fn audit_query(ctx: &mut Ctx<'_>) -> Outcome {
     );
     // The entry signature: an ES256 JWT over {"audit_hash": sha256(canonical)} with the audit key.
     let key = ctx.key("audit")?;
-    let canonical = audit_canonical(&entry);
+    let canonical = crate::audit::canonical(&entry);
     let signed = jwt::verify(
         &key,
         entry["signature"].as_str().unwrap_or_default(),
@@ -1393,7 +1384,7 @@ async fn checkpoint_inclusion_proof(ctx: &mut Ctx<'_>) -> Outcome {
             )
         })
         .collect();
-    let canonical = audit_canonical(&entry);
+    let canonical = crate::audit::canonical(&entry);
     let root = inclusion_root(canonical.as_bytes(), &path).ok_or("malformed inclusion path")?;
     ensure!(
         Some(root.as_str()) == checkpoint["merkle_root"].as_str(),
@@ -1403,7 +1394,7 @@ async fn checkpoint_inclusion_proof(ctx: &mut Ctx<'_>) -> Outcome {
     let mut tampered = entry.clone();
     tampered["capability"] = json!("tampered");
     ensure!(
-        inclusion_root(audit_canonical(&tampered).as_bytes(), &path).as_deref()
+        inclusion_root(crate::audit::canonical(&tampered).as_bytes(), &path).as_deref()
             != Some(root.as_str()),
         "a tampered entry still proves inclusion"
     );

@@ -12,6 +12,7 @@
 
 #![warn(missing_docs)]
 
+pub mod audit;
 mod checks;
 mod client;
 mod merkle;
