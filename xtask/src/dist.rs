@@ -45,7 +45,14 @@ pub fn archives(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     for target in &targets {
         let started = Instant::now();
-        let binary = build_bins(root, target, &["anip"])?.remove(0);
+        // On the host, every shipped binary in one build (one feature resolution), exactly as
+        // `cargo xtask images` builds them, so neither build repeats the other's work.
+        let bins: &[&str] = if *target == host {
+            &SHIPPED_BINS
+        } else {
+            &["anip"]
+        };
+        let binary = build_bins(root, target, bins)?.remove(bins.len() - 1);
         eprintln!(
             "dist: built anip for {target} in {:.0} s",
             started.elapsed().as_secs_f64()
@@ -108,6 +115,9 @@ pub fn exclusive(root: &Path, what: &str) -> anyhow::Result<fs::File> {
     }
     Ok(file)
 }
+
+/// The binaries the project ships (images and archives), the CLI last.
+pub const SHIPPED_BINS: [&str; 4] = ["anip-registry", "studio-api", "anip-runtime", "anip"];
 
 /// Builds `bins` statically (Linux) with the image profile for `target`; returns their paths
 /// in the order given.

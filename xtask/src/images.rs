@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context};
 use serde_json::Value;
 
-use crate::dist::{build_bins, mib, stdout_of, workspace_version};
+use crate::dist::{build_bins, mib, stdout_of, workspace_version, SHIPPED_BINS};
 use crate::local::run;
 
 /// An image that was built and checked.
@@ -169,15 +169,10 @@ fn build_with(root: &Path, builder: Builder) -> anyhow::Result<Vec<BuiltImage>> 
     );
     eprintln!("images: builder {builder:?}, version {version}, commit {commit_tag}");
 
-    // The servers in one build, the CLI in its own: `cargo xtask dist` builds the CLI alone, so
-    // the archive and the `anip` image hold the same binary, compiled once.
+    // Every shipped binary in one build, as `cargo xtask dist` builds them: the archive and the
+    // `anip` image hold the same binary, and whichever runs second finds it built.
     let started = Instant::now();
-    let mut binaries = build_bins(
-        root,
-        TARGET,
-        &["anip-registry", "studio-api", "anip-runtime"],
-    )?;
-    binaries.extend(build_bins(root, TARGET, &["anip"])?);
+    let binaries = build_bins(root, TARGET, &SHIPPED_BINS)?;
     eprintln!(
         "images: static binaries built in {:.0} s",
         started.elapsed().as_secs_f64()

@@ -124,16 +124,10 @@ impl Platform {
 
         if options.build {
             eprintln!("building the services…");
+            // The whole workspace, as `cargo xtask test` builds it: one feature resolution, so
+            // the gates after the tests rebuild nothing.
             let mut build = cargo();
-            build.args(["build", "--bins"]);
-            for package in [
-                "registry-api",
-                "studio-api",
-                "runtime-service",
-                "flight-backend",
-            ] {
-                build.args(["-p", package]);
-            }
+            build.args(["build", "--workspace", "--bins"]);
             if options.release {
                 build.arg("--release");
             }
