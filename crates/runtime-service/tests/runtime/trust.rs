@@ -389,3 +389,26 @@ async fn a_package_from_a_registry_in_another_signing_mode_is_refused_at_start()
         .env("ANIP_RUNTIME_TRUSTED_KEY_ID", &registry.key_id);
     drop(RuntimeProcess::start(command, port).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_package_leaves_the_database_untouched() {
+    let registry = Registry::start("production", "runtime-trust-untouched", &["1.0.0"]).await;
+    let db = store::testing::empty_database().await;
+
+    let mut command = registry.runtime(&db.url, "1.0.0");
+    command.env("ANIP_RUNTIME_TRUSTED_KEY_ID", "someone-elses-registry-key");
+    let (status, log) = run_to_exit(command).await;
+    assert_refused(status, &log, "trusted_key_id", &["not trusted"]);
+
+    // The package is checked before migrations run: not even the migration history exists.
+    let client = db.pool().get().await.unwrap();
+    let tables: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(tables, 0, "{log}");
+}
