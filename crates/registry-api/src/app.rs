@@ -15,6 +15,7 @@ use crate::auth::FirstParty;
 use crate::config::{Config, Mode};
 use crate::download_cache::DownloadCache;
 use crate::downloads::DownloadCounter;
+use crate::listing_cache::ListingCache;
 use crate::store::Store;
 use crate::MIGRATIONS;
 
@@ -30,6 +31,9 @@ pub struct AppState {
     pub downloads: Arc<DownloadCounter>,
     /// Package downloads kept in memory; lifecycle changes evict them in every replica.
     pub download_cache: Arc<DownloadCache>,
+    /// Pages of `GET publications` and the browse list kept in memory for a short TTL; writes
+    /// that change listings invalidate them in every replica.
+    pub listing_cache: Arc<ListingCache>,
     /// The GitHub OAuth app for browser sign-in, if configured.
     pub github: Option<Arc<crate::github::GitHubOAuth>>,
     /// Browser session cookies, admin logins and the accepted origin.
@@ -79,10 +83,16 @@ pub async fn build_state(config: &Config, pool: store::Pool) -> Result<AppState,
         DOWNLOAD_CACHE_TTL,
         config.download_cache_mb.saturating_mul(1024 * 1024),
     ));
-    if config.download_cache_mb > 0 {
+    let listing_cache = Arc::new(ListingCache::new(
+        std::time::Duration::from_millis(config.listing_cache_ttl_ms),
+        crate::listing_cache::DEFAULT_MAX_ENTRIES,
+    ));
+    // One LISTEN session serves both caches.
+    if config.download_cache_mb > 0 || listing_cache.enabled() {
         tokio::spawn(crate::download_cache::listen_for_lifecycle_changes(
             config.database_url.expose().to_owned(),
             Arc::clone(&download_cache),
+            Arc::clone(&listing_cache),
         ));
     }
     Ok(AppState {
@@ -98,6 +108,7 @@ pub async fn build_state(config: &Config, pool: store::Pool) -> Result<AppState,
         public_base_url: config.public_base_url()?,
         downloads: DownloadCounter::new(),
         download_cache,
+        listing_cache,
         github: match config.github()? {
             Some(settings) => Some(Arc::new(crate::github::GitHubOAuth::new(settings)?)),
             None => None,
@@ -147,6 +158,9 @@ pub fn app(
     >,
 > {
     App::new()
+        .wrap(actix_web::middleware::from_fn(
+            invalidate_listings_after_writes,
+        ))
         .wrap(actix_web::middleware::from_fn(cors))
         .wrap(actix_web::middleware::from_fn(access_log))
         .wrap(HttpMetrics::new(crate::metrics::PREFIX))
@@ -269,6 +283,32 @@ async fn cors(
             HeaderName::from_static(name),
             HeaderValue::from_static(value),
         );
+    }
+    Ok(response)
+}
+
+/// A write that succeeded through this replica invalidates its listing pages before the response
+/// leaves, so the client that published (or changed a lifecycle, a publisher, an ownership) lists
+/// its own change at once. Other replicas learn of it through the `NOTIFY` the write's
+/// transaction sent. Every write is a POST, PATCH, PUT or DELETE; a write that does not change
+/// listings (a token, an abuse report) costs only a refill of the pages.
+async fn invalidate_listings_after_writes(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    use actix_web::http::Method;
+    let listings = match *req.method() {
+        Method::GET | Method::HEAD | Method::OPTIONS => None,
+        _ => req
+            .app_data::<web::Data<AppState>>()
+            .map(|state| Arc::clone(&state.listing_cache)),
+    };
+    let response = next.call(req).await?;
+    if let Some(listings) = listings {
+        let status = response.status();
+        if status.is_success() || status.is_redirection() {
+            listings.invalidate();
+        }
     }
     Ok(response)
 }

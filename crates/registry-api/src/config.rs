@@ -140,6 +140,16 @@ pub struct Config {
     #[arg(long, env = "ANIP_REGISTRY_DOWNLOAD_CACHE_MB", default_value_t = 256)]
     pub download_cache_mb: usize,
 
+    /// How long a page of `GET publications` (and the browse list) is served from memory, in
+    /// milliseconds: the bound on how stale download-count ordering may be (0 turns the listing
+    /// cache off). Writes that change listings invalidate it at once, in every replica.
+    #[arg(
+        long,
+        env = "ANIP_REGISTRY_LISTING_CACHE_TTL_MS",
+        default_value_t = 1000
+    )]
+    pub listing_cache_ttl_ms: u64,
+
     /// GitHub OAuth app client id: enables browser sign-in (`auth/github/start`).
     #[arg(long, env = "ANIP_REGISTRY_GITHUB_CLIENT_ID")]
     pub github_client_id: Option<String>,

@@ -25,7 +25,7 @@ impl fmt::Display for LoadResult {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{:<44} {:>10.0} req/s   p50 {:>7.2} ms   p99 {:>7.2} ms   non-2xx {:>6}   socket errors {}",
+            "{:<56} {:>10.0} req/s   p50 {:>7.2} ms   p99 {:>7.2} ms   non-2xx {:>6}   socket errors {}",
             self.label,
             self.requests_per_sec,
             self.p50_ms,
@@ -47,6 +47,21 @@ pub struct Load {
 impl Load {
     /// `wrk -t threads -c connections -d duration --latency url`, parsed.
     pub fn run(&self, label: &str, url: &str, headers: &[&str]) -> anyhow::Result<LoadResult> {
+        self.run_with(label, url, headers, None)
+    }
+
+    /// [`Load::run`] with a wrk Lua script (`-s`), e.g. one that varies every request's path.
+    pub fn run_script(&self, label: &str, url: &str, script: &Path) -> anyhow::Result<LoadResult> {
+        self.run_with(label, url, &[], Some(script))
+    }
+
+    fn run_with(
+        &self,
+        label: &str,
+        url: &str,
+        headers: &[&str],
+        script: Option<&Path>,
+    ) -> anyhow::Result<LoadResult> {
         anyhow::ensure!(
             url.starts_with("http://127.0.0.1:") || url.starts_with("http://localhost:"),
             "load is only ever aimed at loopback, not {url}"
@@ -63,6 +78,9 @@ impl Load {
             .arg("--latency");
         for header in headers {
             cmd.arg("-H").arg(header);
+        }
+        if let Some(script) = script {
+            cmd.arg("-s").arg(script);
         }
         cmd.arg(url);
         let out = cmd

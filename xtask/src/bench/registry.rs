@@ -101,6 +101,10 @@ fn start_registry(root: &Path, dir: &Path, db_url: &str, port: u16) -> anyhow::R
         .env("ANIP_REGISTRY_ADMIN_TOKEN", ADMIN_TOKEN)
         .env("ANIP_REGISTRY_PUBLISHER_ID", "bench")
         .env("ANIP_REGISTRY_PUBLISHER_TYPE", "organization")
+        .env(
+            "ANIP_REGISTRY_LISTING_CACHE_TTL_MS",
+            LISTING_CACHE_TTL.as_millis().to_string(),
+        )
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
@@ -151,7 +155,7 @@ async fn measure(
     if !args.list_search_only {
         measure_publish_and_download(args, base, dir, &http, &load, &mut lines).await?;
     }
-    measure_list_and_search(args, base, db_url, &load, &mut lines).await?;
+    measure_list_and_search(args, base, db_url, dir, &load, &mut lines).await?;
     Ok(lines.join("\n"))
 }
 
@@ -200,7 +204,7 @@ async fn measure_publish_and_download(
     }
     latencies.sort();
     lines.push(format!(
-        "{:<44} {:>10} publishes   p50 {:>7.2} ms   p99 {:>7.2} ms   ({} bytes each)",
+        "{:<56} {:>10} publishes   p50 {:>7.2} ms   p99 {:>7.2} ms   ({} bytes each)",
         "publish 270 KB package (sequential)",
         latencies.len(),
         percentile(&latencies, 0.50),
@@ -259,7 +263,7 @@ async fn measure_publish_and_download(
     lines.push(download.to_string());
     lines.push(revalidate.to_string());
     lines.push(format!(
-        "{:<44} {:>9.0}%",
+        "{:<56} {:>9.0}%",
         "download / static-file ceiling",
         100.0 * download.requests_per_sec / ceiling.requests_per_sec
     ));
@@ -271,45 +275,116 @@ async fn measure_list_and_search(
     args: &RegistryBenchArgs,
     base: &str,
     db_url: &str,
+    dir: &Path,
     load: &Load,
     lines: &mut Vec<String>,
 ) -> anyhow::Result<()> {
     seed_catalogue(db_url, args.catalogue).await?;
+    // The same URL again and again: after the first request of each TTL, these are answered
+    // from the registry's listing cache.
     let list = load.run(
-        &format!("list (first page of 50, {} packages)", args.catalogue),
+        &format!("list (first page of 50, {} pkgs) (cached)", args.catalogue),
         &format!("{base}/publications"),
         &[],
     )?;
     let list_deep = load.run(
-        "list (limit 20, offset 2000)",
+        "list (limit 20, offset 2000) (cached)",
         &format!("{base}/publications?limit=20&offset=2000"),
         &[],
     )?;
     let search = load.run(
-        "search q=pkg-4242",
+        "search q=pkg-4242 (cached)",
         &format!("{base}/publications?q=pkg-4242"),
         &[],
     )?;
     let prefix = load.run(
-        "search q=zz (prefix, no match)",
+        "search q=zz (prefix, no match) (cached)",
         &format!("{base}/publications?q=zz"),
         &[],
     )?;
     let medium = load.run(
-        "search q=pkg-42 (1,111 matches)",
+        "search q=pkg-42 (1,111 matches) (cached)",
         &format!("{base}/publications?q=pkg-42"),
         &[],
     )?;
     let broad = load.run(
-        "search q=package (every package)",
+        "search q=package (every package) (cached)",
         &format!("{base}/publications?q=package"),
         &[],
     )?;
-    let results = [&list, &list_deep, &search, &prefix, &medium, &broad];
-    for r in results {
+    let cached = [&list, &list_deep, &search, &prefix, &medium, &broad];
+    for r in cached {
         lines.push(r.to_string());
     }
-    check_errors(&results)
+
+    // Every request a page no other request of the run asked for within the cache's TTL: what
+    // each miss costs.
+    let url = format!("{base}/publications");
+    let mut uncached = Vec::new();
+    for (label, path) in UNCACHED {
+        let script = dir.join(format!("uncached-{}.lua", uncached.len()));
+        fs::write(&script, uncached_script(path, load.threads))?;
+        let result = load.run_script(label, &url, &script)?;
+        // The keys repeat after UNCACHED_KEYS requests: that must take longer than the TTL.
+        anyhow::ensure!(
+            result.requests_per_sec * LISTING_CACHE_TTL.as_secs_f64() < UNCACHED_KEYS as f64,
+            "{label}: {:.0} req/s repeats pages within the listing cache's TTL",
+            result.requests_per_sec
+        );
+        uncached.push(result);
+    }
+    for r in &uncached {
+        lines.push(r.to_string());
+    }
+    check_errors(&cached)?;
+    check_errors(&uncached.iter().collect::<Vec<_>>())
+}
+
+/// `ANIP_REGISTRY_LISTING_CACHE_TTL_MS` for the benchmarked registry (its default).
+const LISTING_CACHE_TTL: Duration = Duration::from_millis(1000);
+
+/// Distinct pages each uncached run cycles through.
+const UNCACHED_KEYS: u32 = 10_000;
+
+/// Uncached runs: a label and a Lua expression for the request's query string, over `key`
+/// (0 to [`UNCACHED_KEYS`] - 1, never the same for two requests in a row of 10,000).
+const UNCACHED: [(&str, &str); 3] = [
+    (
+        "list (limit 1-100, offset 0-99) (uncached)",
+        r#"string.format("limit=%d&offset=%d", 1 + key % 100, math.floor(key / 100))"#,
+    ),
+    (
+        "search q=pkg-1000..9999 (~11 matches) (uncached)",
+        r#"string.format("q=pkg-%d", 1000 + key % 9000)"#,
+    ),
+    (
+        "search q=package, limit 1-100, offset 0-99 (uncached)",
+        r#"string.format("q=package&limit=%d&offset=%d", 1 + key % 100, math.floor(key / 100))"#,
+    ),
+];
+
+/// A wrk script whose `threads` threads interleave `key`s, so no two requests within
+/// [`UNCACHED_KEYS`] ask for the same page.
+fn uncached_script(query: &str, threads: u32) -> String {
+    const TEMPLATE: &str = r#"-- Generated by cargo xtask bench registry: every request asks for another page.
+local threads = 0
+function setup(thread)
+  thread:set("id", threads)
+  threads = threads + 1
+end
+function init(args)
+  n = 0
+end
+function request()
+  local key = (n * STRIDE + id) % KEYS
+  n = n + 1
+  return wrk.format("GET", wrk.path .. "?" .. QUERY)
+end
+"#;
+    TEMPLATE
+        .replace("STRIDE", &threads.to_string())
+        .replace("KEYS", &UNCACHED_KEYS.to_string())
+        .replace("QUERY", query)
 }
 
 fn check_errors(results: &[&LoadResult]) -> anyhow::Result<()> {

@@ -61,18 +61,29 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
         }
     }
     let page = state
-        .store
-        .list_publications_page(&ListQuery { q, limit, offset })
+        .listing_cache
+        .page(&state.store, &ListQuery { q, limit, offset })
         .await?;
     // `total_exact: false`: a search matched more than `total` versions (the count stops at
-    // store::SEARCH_COUNT_CAP); `total` is then a lower bound.
-    Ok(HttpResponse::Ok().json(json!({
-        "items": page.items,
-        "total": page.total,
-        "total_exact": page.total_exact,
-        "limit": limit,
-        "offset": offset,
-    })))
+    // store::SEARCH_COUNT_CAP); `total` is then a lower bound. Serialized straight from the
+    // (possibly cached, shared) page, without an intermediate `Value`.
+    Ok(HttpResponse::Ok().json(ListResponse {
+        items: &page.items,
+        total: page.total,
+        total_exact: page.total_exact,
+        limit,
+        offset,
+    }))
+}
+
+/// The body of `GET publications`, in upstream's field order.
+#[derive(serde::Serialize)]
+struct ListResponse<'a> {
+    items: &'a [PublicationSummary],
+    total: i64,
+    total_exact: bool,
+    limit: i64,
+    offset: i64,
 }
 
 /// A refused or failed publish: the error plus its metric status.

@@ -128,49 +128,42 @@ macro_rules! listing_order {
     };
 }
 
-/// The page's rows: `keys` (package_id, package_version and the listing-order columns, plus
-/// `exact` when searching) is joined back to the full rows and publishers by primary key, one
-/// lookup per row of the page, so only the page's rows are ever read. The `LIMIT 1`s keep the
-/// planner from flattening the lookups into a join, which it hash-joins against a scan of every
-/// row whenever it misjudges the page as large.
-macro_rules! page_rows {
-    ($keys:expr, $order:expr) => {
-        concat!(
-            "SELECT ",
-            list_columns!(),
-            " \
-             FROM ",
-            $keys,
-            " k \
-             CROSS JOIN LATERAL (SELECT * FROM registry_packages x \
-               WHERE x.package_id = k.package_id AND x.package_version = k.package_version LIMIT 1) p \
-             LEFT JOIN LATERAL (SELECT * FROM registry_publishers y \
-               WHERE y.publisher_id = p.publisher_id LIMIT 1) pub ON true \
-             ORDER BY ",
-            $order
-        )
-    };
-}
-
-/// The unfiltered page: the listing index is walked (index-only) to the page's keys, and the
-/// total is the maintained counter row. One statement, whatever the catalogue's size; a deep
-/// `offset` skips index entries only. Sent with its parameters each time (`query_typed`): the
-/// generic plan of a prepared statement assumes a page of 10% of the table and may sort a
-/// sequential scan instead of walking the index.
-const LIST_SQL: &str = concat!(
-    "SELECT c.value, page.* FROM registry_counters c LEFT JOIN LATERAL (",
-    page_rows!(
-        "(SELECT package_id, package_version, download_count, published_at_ts \
-          FROM registry_packages WHERE lifecycle_status <> 'takedown' \
-          ORDER BY download_count DESC, published_at_ts DESC, package_id ASC, package_version DESC \
-          LIMIT $1 OFFSET $2)",
-        listing_order!("k")
-    ),
-    ") page ON true WHERE c.name = 'listed_packages'"
+/// The page's rows, from its keys (`$1` ids and `$2` versions, in page order): one primary-key
+/// lookup per row of the page, and its publisher. Prepared once per connection: whatever the
+/// keys, the plan is the same handful of index lookups, so a generic plan is right here and,
+/// once Postgres' plan cache settles on it (after five runs on a connection), no request pays
+/// for planning. A version taken down between the key statement and this one is left out
+/// rather than listed.
+const PAGE_ROWS_SQL: &str = concat!(
+    "SELECT ",
+    list_columns!(),
+    " FROM unnest($1::text[], $2::text[]) WITH ORDINALITY k(package_id, package_version, n) \
+     JOIN registry_packages p \
+       ON p.package_id = k.package_id AND p.package_version = k.package_version \
+     LEFT JOIN registry_publishers pub ON pub.publisher_id = p.publisher_id \
+     WHERE p.lifecycle_status <> 'takedown' \
+     ORDER BY k.n"
 );
 
-/// A search, in one statement; `{filter}` is a predicate on `p` over the pattern `$4`, `$3` is
-/// the lower-cased query, `$1`/`$2` limit and offset.
+/// The number of listed versions, kept in step with the rows (prepared; sent together with the
+/// key statement, in the same round trip).
+const LISTED_COUNT_SQL: &str = "SELECT value FROM registry_counters WHERE name = 'listed_packages'";
+
+/// The unfiltered page's keys: the listing index is walked (index-only) to the page; a deep
+/// `offset` skips index entries only. A small statement, sent with its parameters each time
+/// (`query_typed`) so it is planned for the actual page: the generic plan of a prepared
+/// statement assumes a page of 10% of the table and may sort a sequential scan instead of
+/// walking the index.
+const LIST_KEYS_SQL: &str = concat!(
+    "SELECT package_id, package_version FROM registry_packages \
+     WHERE lifecycle_status <> 'takedown' ORDER BY ",
+    listing_order!("registry_packages"),
+    " LIMIT $1 OFFSET $2"
+);
+
+/// A search's keys and count, in one statement; `{filter}` is a predicate on `p` over the
+/// pattern `$4`, `$3` is the lower-cased query, `$1`/`$2` limit and offset. Every row carries
+/// the count; no match at all is one row with NULL keys.
 ///
 /// - `capped`: up to [`SEARCH_COUNT_CAP`] + 1 matches in any order, found however is cheapest
 ///   (a trigram bitmap for a rare pattern, a short sequential or index walk for a common one).
@@ -182,8 +175,9 @@ const LIST_SQL: &str = concat!(
 ///
 /// Only one of the two page branches runs (each is gated on the count). The statement is sent
 /// with its parameters each time (`query_typed`), so it is planned for the actual pattern: a
-/// generic plan cannot tell a rare pattern from a common one.
-const SEARCH_SQL: &str = concat!(
+/// generic plan cannot tell a rare pattern from a common one. The rows themselves come from
+/// [`PAGE_ROWS_SQL`], so this statement stays small to plan.
+const SEARCH_KEYS_SQL: &str = concat!(
     "WITH capped AS MATERIALIZED (\
        SELECT p.package_id, p.package_version, p.download_count, p.published_at_ts, \
               lower(p.package_id) = $3 AS exact \
@@ -214,13 +208,39 @@ const SEARCH_SQL: &str = concat!(
         ORDER BY b.exact DESC, ",
     listing_order!("b"),
     " LIMIT $1 OFFSET $2)) \
-     SELECT (SELECT n FROM total), page.* FROM (SELECT 1) one LEFT JOIN LATERAL (",
-    page_rows!(
-        "keys",
-        "k.exact DESC, k.download_count DESC, k.published_at_ts DESC, k.package_id ASC, k.package_version DESC"
-    ),
-    ") page ON true"
+     SELECT (SELECT n FROM total), k.package_id, k.package_version \
+     FROM (SELECT 1) one LEFT JOIN keys k ON true \
+     ORDER BY k.exact DESC, ",
+    listing_order!("k")
 );
+
+/// A page's keys (in page order) and its count, as the key statement found them.
+struct PageKeys {
+    ids: Vec<String>,
+    versions: Vec<String>,
+    counted: i64,
+}
+
+impl PageKeys {
+    /// Rows of `(package_id, package_version)` from column `first`; NULL keys (a search's
+    /// count-only row) are skipped.
+    fn read(rows: &[tokio_postgres::Row], first: usize, counted: i64) -> Result<Self, StoreError> {
+        let mut keys = PageKeys {
+            ids: Vec::with_capacity(rows.len()),
+            versions: Vec::with_capacity(rows.len()),
+            counted,
+        };
+        for row in rows {
+            let id: Option<String> = row.try_get(first)?;
+            let version: Option<String> = row.try_get(first + 1)?;
+            if let (Some(id), Some(version)) = (id, version) {
+                keys.ids.push(id);
+                keys.versions.push(version);
+            }
+        }
+        Ok(keys)
+    }
+}
 
 impl Store {
     /// Whether this package version exists (upstream's pre-validation 409 check).
@@ -418,6 +438,7 @@ impl Store {
             }),
         )
         .await?;
+        notify_listings_changed(&tx).await?;
         tx.commit().await?;
         Ok(InsertOutcome::Inserted)
     }
@@ -562,55 +583,30 @@ impl Store {
     /// substring (ids by prefix for queries under three characters, which have no trigram),
     /// lists exact id matches first, and counts up to [`SEARCH_COUNT_CAP`].
     ///
-    /// One statement per page, whose cost is bounded by the page, the offset and the cap, not by
-    /// the catalogue: the listing walks an index to the page's keys and reads a counter row; a
-    /// search reads at most cap + 1 matches, or walks the listing index when the pattern is
-    /// common.
+    /// Two round trips whose cost is bounded by the page, the offset and the cap, not by the
+    /// catalogue: a small key statement planned for the actual values (the listing walks an
+    /// index to the page's keys, with the counter row read alongside; a search reads at most
+    /// cap + 1 matches, or walks the listing index when the pattern is common), then the page's
+    /// rows by primary key through a prepared statement.
     pub async fn list_publications_page(
         &self,
         query: &ListQuery,
     ) -> Result<PublicationPage, StoreError> {
         let client = self.client().await?;
-        let rows = match query.q.as_deref().filter(|q| !q.is_empty()) {
-            None => {
-                client
-                    .query_typed(
-                        LIST_SQL,
-                        &[(&query.limit, Type::INT8), (&query.offset, Type::INT8)],
-                    )
-                    .await?
-            }
-            Some(q) => {
-                let (sql, pattern) = search_statement(q, "");
-                let q = q.to_owned();
-                client
-                    .query_typed(
-                        &sql,
-                        &[
-                            (&query.limit, Type::INT8),
-                            (&query.offset, Type::INT8),
-                            (&q, Type::TEXT),
-                            (&pattern, Type::TEXT),
-                        ],
-                    )
-                    .await?
-            }
-        };
-        // Always one row at least, carrying the total; an empty page is one row of NULLs.
-        let counted: i64 = match rows.first() {
-            Some(row) => row.try_get(0)?,
-            None => 0,
-        };
+        let keys = page_keys(&client, query, "").await?.0;
         let (total, total_exact) = match query.q.as_deref().filter(|q| !q.is_empty()) {
-            Some(_) => (counted.min(SEARCH_COUNT_CAP), counted <= SEARCH_COUNT_CAP),
-            None => (counted, true),
+            Some(_) => (
+                keys.counted.min(SEARCH_COUNT_CAP),
+                keys.counted <= SEARCH_COUNT_CAP,
+            ),
+            None => (keys.counted, true),
         };
+        // Run even for an empty page, so every page costs the same statements.
+        let stmt = client.prepare_cached(PAGE_ROWS_SQL).await?;
+        let rows = client.query(&stmt, &[&keys.ids, &keys.versions]).await?;
         let mut items = Vec::with_capacity(rows.len());
         for row in &rows {
-            if row.try_get::<_, Option<String>>(1)?.is_none() {
-                continue;
-            }
-            items.push(summary_at(row, 1)?);
+            items.push(summary_at(row, 0)?);
         }
         Ok(PublicationPage {
             items,
@@ -619,38 +615,51 @@ impl Store {
         })
     }
 
-    /// `EXPLAIN (ANALYZE, BUFFERS)` of the statement [`Store::list_publications_page`] runs for
-    /// `query`, planned as that method plans it, with the actual values (for tests and
-    /// operators checking plans).
+    /// `EXPLAIN (ANALYZE, BUFFERS)` of the statements [`Store::list_publications_page`] runs
+    /// for `query`, planned as that method plans them: the key statement with the actual
+    /// values, then the rows statement for the keys it found, with the generic plan its
+    /// prepared statement uses (for tests and operators checking plans).
     pub async fn explain_publications(&self, query: &ListQuery) -> Result<String, StoreError> {
-        let client = self.client().await?;
+        let mut client = self.client().await?;
         let explain = "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ";
-        let rows = match query.q.as_deref().filter(|q| !q.is_empty()) {
-            None => {
-                client
-                    .query_typed(
-                        &format!("{explain}{LIST_SQL}"),
-                        &[(&query.limit, Type::INT8), (&query.offset, Type::INT8)],
+        let (keys, key_plan) = page_keys(&client, query, explain).await?;
+        let mut plan = format!("-- keys\n{key_plan}");
+        if !keys.ids.is_empty() {
+            // A throwaway SQL-level prepared statement shows the generic plan; the setting is
+            // local to this transaction, and the statement is dropped again.
+            let _ = client
+                .batch_execute("DEALLOCATE anip_explain_page_rows")
+                .await;
+            client
+                .batch_execute(&format!(
+                    "PREPARE anip_explain_page_rows(text[], text[]) AS {PAGE_ROWS_SQL}"
+                ))
+                .await?;
+            let explained = async {
+                let tx = client.transaction().await?;
+                tx.batch_execute("SET LOCAL plan_cache_mode = force_generic_plan")
+                    .await?;
+                // A utility statement takes no parameters: the keys go in as quoted literals.
+                let rows = tx
+                    .query(
+                        &format!(
+                            "{explain}EXECUTE anip_explain_page_rows({}, {})",
+                            text_array_literal(&keys.ids),
+                            text_array_literal(&keys.versions)
+                        ),
+                        &[],
                     )
-                    .await?
+                    .await?;
+                tx.commit().await?;
+                plan_text(&rows)
             }
-            Some(q) => {
-                let (sql, pattern) = search_statement(q, explain);
-                let q = q.to_owned();
-                client
-                    .query_typed(
-                        &sql,
-                        &[
-                            (&query.limit, Type::INT8),
-                            (&query.offset, Type::INT8),
-                            (&q, Type::TEXT),
-                            (&pattern, Type::TEXT),
-                        ],
-                    )
-                    .await?
-            }
-        };
-        plan_text(&rows)
+            .await;
+            client
+                .batch_execute("DEALLOCATE anip_explain_page_rows")
+                .await?;
+            plan.push_str(&format!("\n-- rows\n{}", explained?));
+        }
+        Ok(plan)
     }
 
     /// Sets a package version's lifecycle and records the change (one transaction). Returns
@@ -733,6 +742,21 @@ impl Store {
             .map(|row| (row.get(0), row.get(1), row.get(2)))
             .collect())
     }
+}
+
+/// Tells every replica's listing cache, when the caller's transaction commits, that listings
+/// changed (a lifecycle change needs no call: its own notification says so). One round trip,
+/// constant text.
+pub(super) async fn notify_listings_changed(
+    tx: &tokio_postgres::Transaction<'_>,
+) -> Result<(), StoreError> {
+    tx.batch_execute(&format!(
+        "SELECT pg_notify('{}', '{}')",
+        crate::download_cache::LIFECYCLE_CHANNEL,
+        crate::download_cache::LISTINGS_CHANGED
+    ))
+    .await?;
+    Ok(())
 }
 
 /// Sets a package version's lifecycle inside the caller's transaction: counters, the
@@ -836,9 +860,66 @@ pub(super) async fn set_lifecycle(
     })))
 }
 
-/// The search statement for the lower-cased query `q`, prefixed with `prefix`, and its pattern.
-/// Trigram search needs three characters; shorter queries match id prefixes.
-fn search_statement(q: &str, prefix: &str) -> (String, String) {
+/// Runs the key statement for `query` (prefixed with `prefix`: with an `EXPLAIN` prefix the
+/// answer is the plan, as text, and the keys are found by running the statement once more
+/// without it). The listing's count comes from the counter row, read in the same round trip.
+async fn page_keys(
+    client: &deadpool_postgres::Object,
+    query: &ListQuery,
+    prefix: &str,
+) -> Result<(PageKeys, String), StoreError> {
+    let mut plan = String::new();
+    let keys = match query.q.as_deref().filter(|q| !q.is_empty()) {
+        None => {
+            let counter = client.prepare_cached(LISTED_COUNT_SQL).await?;
+            let sql = format!("{prefix}{LIST_KEYS_SQL}");
+            let params: [(&(dyn tokio_postgres::types::ToSql + Sync), Type); 2] =
+                [(&query.limit, Type::INT8), (&query.offset, Type::INT8)];
+            // Both statements go out before either answer is read.
+            let (rows, count) = futures_util::future::try_join(
+                client.query_typed(&sql, &params),
+                client.query_one(&counter, &[]),
+            )
+            .await?;
+            let rows = if prefix.is_empty() {
+                rows
+            } else {
+                plan = plan_text(&rows)?;
+                client.query_typed(LIST_KEYS_SQL, &params).await?
+            };
+            PageKeys::read(&rows, 0, count.try_get(0)?)?
+        }
+        Some(q) => {
+            let (sql, pattern) = search_statement(q);
+            let q = q.to_owned();
+            let params: [(&(dyn tokio_postgres::types::ToSql + Sync), Type); 4] = [
+                (&query.limit, Type::INT8),
+                (&query.offset, Type::INT8),
+                (&q, Type::TEXT),
+                (&pattern, Type::TEXT),
+            ];
+            if !prefix.is_empty() {
+                plan = plan_text(
+                    &client
+                        .query_typed(&format!("{prefix}{sql}"), &params)
+                        .await?,
+                )?;
+            }
+            let rows = client.query_typed(&sql, &params).await?;
+            // Always one row at least, carrying the count.
+            let counted: i64 = match rows.first() {
+                Some(row) => row.try_get(0)?,
+                None => 0,
+            };
+            PageKeys::read(&rows, 1, counted)?
+        }
+    };
+    Ok((keys, plan))
+}
+
+/// The search key statement for the lower-cased query `q`, and its pattern. Trigram search
+/// needs three characters; shorter queries match id prefixes.
+fn search_statement(q: &str) -> (String, String) {
     let (filter, pattern) = if q.chars().count() >= 3 {
         ("p.search_text LIKE $4", format!("%{}%", like_escape(q)))
     } else {
@@ -847,11 +928,20 @@ fn search_statement(q: &str, prefix: &str) -> (String, String) {
             format!("{}%", like_escape(q)),
         )
     };
-    let sql = SEARCH_SQL
+    let sql = SEARCH_KEYS_SQL
         .replace("{filter}", filter)
         .replace("{cap_plus_one}", &(SEARCH_COUNT_CAP + 1).to_string())
         .replace("{cap}", &SEARCH_COUNT_CAP.to_string());
-    (format!("{prefix}{sql}"), pattern)
+    (sql, pattern)
+}
+
+/// `'{"a","b"}'::text[]`: a SQL literal of a text array, every element quoted and escaped.
+fn text_array_literal(items: &[String]) -> String {
+    let elements: Vec<String> = items
+        .iter()
+        .map(|item| format!("\"{}\"", item.replace('\\', "\\\\").replace('"', "\\\"")))
+        .collect();
+    format!("'{{{}}}'::text[]", elements.join(",").replace('\'', "''"))
 }
 
 fn plan_text(rows: &[tokio_postgres::Row]) -> Result<String, StoreError> {
@@ -898,4 +988,17 @@ fn summary_at(row: &tokio_postgres::Row, start: usize) -> Result<PublicationSumm
 fn parse_timestamp(text: &str) -> time::OffsetDateTime {
     time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| time::OffsetDateTime::now_utc())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn array_literals_quote_every_element() {
+        assert_eq!(
+            text_array_literal(&["a".into(), r#"b"c\d'e"#.into(), "".into()]),
+            r#"'{"a","b\"c\\d''e",""}'::text[]"#
+        );
+    }
 }

@@ -249,6 +249,8 @@ impl Store {
             &json!({"display_name": display_name, "website_url": website_url}),
         )
         .await?;
+        // The listings show publishers' names and statuses.
+        super::packages::notify_listings_changed(&tx).await?;
         tx.commit().await?;
         Ok(Some(publisher(&row)))
     }
@@ -283,6 +285,8 @@ impl Store {
             &json!({"status": change.status, "trust_level": change.trust_level, "reason": change.reason}),
         )
         .await?;
+        // The listings show publishers' names and statuses.
+        super::packages::notify_listings_changed(&tx).await?;
         tx.commit().await?;
         Ok(Some(publisher(&row)))
     }

@@ -114,6 +114,7 @@ impl Store {
             }),
         )
         .await?;
+        super::packages::notify_listings_changed(&tx).await?;
         tx.commit().await?;
         Ok(TransferOutcome::Done(namespace(&row)))
     }
@@ -209,6 +210,7 @@ impl Store {
             }),
         )
         .await?;
+        super::packages::notify_listings_changed(&tx).await?;
         tx.commit().await?;
         Ok(TransferOutcome::Done(artifact(&row)))
     }

@@ -61,14 +61,17 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
     let q = search_query(&req)?;
     let (limit, offset) = paging(&req)?;
     let page = state
-        .store
-        .list_publications_page(&ListQuery {
-            q: q.as_ref().map(|q| q.to_lowercase()),
-            limit,
-            offset,
-        })
+        .listing_cache
+        .page(
+            &state.store,
+            &ListQuery {
+                q: q.as_ref().map(|q| q.to_lowercase()),
+                limit,
+                offset,
+            },
+        )
         .await?;
-    let (items, total) = (page.items, page.total);
+    let (items, total) = (&page.items, page.total);
     // A search that matched more than the count cap says so ("1,000+"), rather than a number
     // that is only a lower bound.
     let more = if page.total_exact { "" } else { "+" };
@@ -110,7 +113,7 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
                 @if total > limit { " · showing " (first) "–" (last) }
             }
             ul.list #packages {
-                @for item in &items { (package_row(item)) }
+                @for item in items { (package_row(item)) }
             }
             (layout::pager(&paths::packages(), &[("q", q_text)], limit, offset, total))
         }
