@@ -285,45 +285,29 @@ mod tests {
             .await
     }
 
+    /// The total of the page [`counted`] answers (each load returns the number of loads so far).
+    async fn total(cache: &ListingCache, calls: &Arc<AtomicUsize>, query: &ListQuery) -> i64 {
+        counted(cache, calls, query).await.unwrap().total
+    }
+
     #[tokio::test]
     async fn a_page_is_reused_within_the_ttl_for_the_normalized_query() {
         let cache = ListingCache::new(Duration::from_secs(60), 16);
         let calls = Arc::new(AtomicUsize::new(0));
+        assert_eq!(total(&cache, &calls, &query(Some("Pkg"), 0)).await, 1);
         assert_eq!(
-            counted(&cache, &calls, &query(Some("Pkg"), 0))
-                .await
-                .unwrap()
-                .total,
-            1
-        );
-        assert_eq!(
-            counted(&cache, &calls, &query(Some("pkg"), 0))
-                .await
-                .unwrap()
-                .total,
+            total(&cache, &calls, &query(Some("pkg"), 0)).await,
             1,
             "q is compared lower-cased"
         );
         assert_eq!(
-            counted(&cache, &calls, &query(Some("pkg"), 20))
-                .await
-                .unwrap()
-                .total,
+            total(&cache, &calls, &query(Some("pkg"), 20)).await,
             2,
             "another offset is another page"
         );
+        assert_eq!(total(&cache, &calls, &query(Some(""), 0)).await, 3);
         assert_eq!(
-            counted(&cache, &calls, &query(Some(""), 0))
-                .await
-                .unwrap()
-                .total,
-            3
-        );
-        assert_eq!(
-            counted(&cache, &calls, &query(None, 0))
-                .await
-                .unwrap()
-                .total,
+            total(&cache, &calls, &query(None, 0)).await,
             3,
             "an empty q is no search"
         );
@@ -340,20 +324,8 @@ mod tests {
         cache.invalidate();
         assert_eq!(cache.generation(), before + 1);
         assert!(cache.is_empty());
-        assert_eq!(
-            counted(&cache, &calls, &query(None, 0))
-                .await
-                .unwrap()
-                .total,
-            3
-        );
-        assert_eq!(
-            counted(&cache, &calls, &query(Some("a"), 0))
-                .await
-                .unwrap()
-                .total,
-            4
-        );
+        assert_eq!(total(&cache, &calls, &query(None, 0)).await, 3);
+        assert_eq!(total(&cache, &calls, &query(Some("a"), 0)).await, 4);
     }
 
     #[tokio::test]
@@ -379,10 +351,7 @@ mod tests {
         assert_eq!(slow.await.unwrap().unwrap().total, 1);
         let calls = Arc::new(AtomicUsize::new(0));
         assert_eq!(
-            counted(&cache, &calls, &query(None, 0))
-                .await
-                .unwrap()
-                .total,
+            total(&cache, &calls, &query(None, 0)).await,
             1,
             "the page read before the bump was not kept"
         );
@@ -395,13 +364,7 @@ mod tests {
         let calls = Arc::new(AtomicUsize::new(0));
         counted(&cache, &calls, &query(None, 0)).await.unwrap();
         tokio::time::sleep(Duration::from_millis(60)).await;
-        assert_eq!(
-            counted(&cache, &calls, &query(None, 0))
-                .await
-                .unwrap()
-                .total,
-            2
-        );
+        assert_eq!(total(&cache, &calls, &query(None, 0)).await, 2);
     }
 
     #[tokio::test]
@@ -498,10 +461,7 @@ mod tests {
         }
         let calls = Arc::new(AtomicUsize::new(0));
         assert_eq!(
-            counted(&cache, &calls, &query(None, 0))
-                .await
-                .unwrap()
-                .total,
+            total(&cache, &calls, &query(None, 0)).await,
             1,
             "the failure was not kept"
         );
