@@ -5,7 +5,7 @@ use serde_json::json;
 use tokio_postgres::Row;
 
 use super::publishers::AdminQuery;
-use super::{audit, like_escape, rfc3339, Actor, Store, StoreError};
+use super::{audit, rfc3339, Actor, AdminList, Store, StoreError};
 use crate::model::{Lifecycle, Page};
 
 /// An abuse report (upstream's `RegistryAbuseReport`, plus the optional `target_version`).
@@ -84,40 +84,15 @@ impl Store {
         &self,
         query: &AdminQuery,
     ) -> Result<Page<AbuseReport>, StoreError> {
-        let client = self.client().await?;
-        let pattern = format!("%{}%", like_escape(&query.search));
-        let filter = "($1 = '' OR target_kind ILIKE $2 OR target_id ILIKE $2 OR category ILIKE $2 \
-            OR reason ILIKE $2) AND ($3 = '' OR status = $3)";
-        let total: i64 = client
-            .query_one(
-                &format!("SELECT count(*) FROM registry_abuse_reports WHERE {filter}"),
-                &[&query.search, &pattern, &query.status],
-            )
-            .await?
-            .get(0);
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT {REPORT_COLUMNS} FROM registry_abuse_reports WHERE {filter} \
-                     ORDER BY CASE status WHEN 'open' THEN 0 WHEN 'reviewing' THEN 1 \
-                     WHEN 'resolved' THEN 2 ELSE 3 END, updated_at DESC, target_kind, target_id, report_id \
-                     LIMIT $4 OFFSET $5"
-                ),
-                &[
-                    &query.search,
-                    &pattern,
-                    &query.status,
-                    &query.limit,
-                    &query.offset,
-                ],
-            )
-            .await?;
-        Ok(Page {
-            items: rows.iter().map(report).collect(),
-            total,
-            limit: query.limit,
-            offset: query.offset,
-        })
+        let list = AdminList {
+            table: "registry_abuse_reports",
+            columns: REPORT_COLUMNS,
+            search_in: &["target_kind", "target_id", "category", "reason"],
+            status: "status",
+            order: "CASE status WHEN 'open' THEN 0 WHEN 'reviewing' THEN 1 WHEN 'resolved' THEN 2 \
+                    ELSE 3 END, updated_at DESC, target_kind, target_id, report_id",
+        };
+        self.admin_page(&list, query, report).await
     }
 
     /// Files a report (`open`) and records it.

@@ -218,6 +218,68 @@ pub(crate) fn rfc3339(at: time::OffsetDateTime) -> String {
     crate::publish::format_rfc3339(at)
 }
 
+/// What an admin list pages through: `table` (with any alias), the `columns` of an item, the
+/// columns a search matches (case-insensitive substring), the status column and the order.
+pub(crate) struct AdminList {
+    pub table: &'static str,
+    pub columns: &'static str,
+    pub search_in: &'static [&'static str],
+    pub status: &'static str,
+    pub order: &'static str,
+}
+
+impl Store {
+    /// One page of an admin list and the total it pages through: two statements over one filter
+    /// (`search` as a substring of any `search_in` column, `status` exactly; empty matches all).
+    pub(crate) async fn admin_page<T>(
+        &self,
+        list: &AdminList,
+        query: &publishers::AdminQuery,
+        item: impl Fn(&tokio_postgres::Row) -> T,
+    ) -> Result<crate::model::Page<T>, StoreError> {
+        let client = self.client().await?;
+        let pattern = format!("%{}%", like_escape(&query.search));
+        let matches: Vec<String> = list
+            .search_in
+            .iter()
+            .map(|column| format!("{column} ILIKE $2"))
+            .collect();
+        let filter = format!(
+            "($1 = '' OR {}) AND ($3 = '' OR {} = $3)",
+            matches.join(" OR "),
+            list.status
+        );
+        let total: i64 = client
+            .query_one(
+                &format!("SELECT count(*) FROM {} WHERE {filter}", list.table),
+                &[&query.search, &pattern, &query.status],
+            )
+            .await?
+            .get(0);
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {} FROM {} WHERE {filter} ORDER BY {} LIMIT $4 OFFSET $5",
+                    list.columns, list.table, list.order
+                ),
+                &[
+                    &query.search,
+                    &pattern,
+                    &query.status,
+                    &query.limit,
+                    &query.offset,
+                ],
+            )
+            .await?;
+        Ok(crate::model::Page {
+            items: rows.iter().map(item).collect(),
+            total,
+            limit: query.limit,
+            offset: query.offset,
+        })
+    }
+}
+
 /// Escapes `%`, `_` and `\` for a `LIKE` pattern.
 pub(crate) fn like_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());

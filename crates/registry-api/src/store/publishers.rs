@@ -4,7 +4,7 @@ use serde_json::json;
 use tokio_postgres::types::Json;
 use tokio_postgres::Row;
 
-use super::{audit, like_escape, rfc3339, Actor, Store, StoreError};
+use super::{audit, like_escape, rfc3339, Actor, AdminList, Store, StoreError};
 use crate::model::{ArtifactSummary, NamespaceSummary, Page, Publisher, TokenScopes, TokenSummary};
 
 /// A publish token as stored (the hash, never the secret).
@@ -293,32 +293,15 @@ impl Store {
 
     /// The admin publisher list.
     pub async fn list_publishers(&self, query: &AdminQuery) -> Result<Page<Publisher>, StoreError> {
-        let client = self.client().await?;
-        let pattern = format!("%{}%", like_escape(&query.search));
-        let filter = "($1 = '' OR publisher_id ILIKE $2 OR display_name ILIKE $2) AND ($3 = '' OR status = $3)";
-        let total: i64 = client
-            .query_one(
-                &format!("SELECT count(*) FROM registry_publishers WHERE {filter}"),
-                &[&query.search, &pattern, &query.status],
-            )
-            .await?
-            .get(0);
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT {PUBLISHER_COLUMNS} FROM registry_publishers WHERE {filter} \
-                     ORDER BY CASE status WHEN 'pending_review' THEN 0 WHEN 'suspended' THEN 1 ELSE 2 END, \
-                     updated_at DESC, publisher_id LIMIT $4 OFFSET $5"
-                ),
-                &[&query.search, &pattern, &query.status, &query.limit, &query.offset],
-            )
-            .await?;
-        Ok(Page {
-            items: rows.iter().map(publisher).collect(),
-            total,
-            limit: query.limit,
-            offset: query.offset,
-        })
+        let list = AdminList {
+            table: "registry_publishers",
+            columns: PUBLISHER_COLUMNS,
+            search_in: &["publisher_id", "display_name"],
+            status: "status",
+            order: "CASE status WHEN 'pending_review' THEN 0 WHEN 'suspended' THEN 1 ELSE 2 END, \
+                    updated_at DESC, publisher_id",
+        };
+        self.admin_page(&list, query, publisher).await
     }
 
     /// A publisher's namespaces.
@@ -474,34 +457,15 @@ impl Store {
         &self,
         query: &AdminQuery,
     ) -> Result<Page<NamespaceSummary>, StoreError> {
-        let client = self.client().await?;
-        let pattern = format!("%{}%", like_escape(&query.search));
-        let filter =
-            "($1 = '' OR namespace ILIKE $2 OR publisher_id ILIKE $2) AND ($3 = '' OR status = $3)";
-        let total: i64 = client
-            .query_one(
-                &format!("SELECT count(*) FROM registry_namespaces WHERE {filter}"),
-                &[&query.search, &pattern, &query.status],
-            )
-            .await?
-            .get(0);
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT {NAMESPACE_COLUMNS} FROM registry_namespaces WHERE {filter} \
-                     ORDER BY CASE status WHEN 'pending_verification' THEN 0 WHEN 'suspended' THEN 1 \
-                     WHEN 'rejected' THEN 2 WHEN 'reserved' THEN 3 ELSE 4 END, updated_at DESC, namespace \
-                     LIMIT $4 OFFSET $5"
-                ),
-                &[&query.search, &pattern, &query.status, &query.limit, &query.offset],
-            )
-            .await?;
-        Ok(Page {
-            items: rows.iter().map(namespace).collect(),
-            total,
-            limit: query.limit,
-            offset: query.offset,
-        })
+        let list = AdminList {
+            table: "registry_namespaces",
+            columns: NAMESPACE_COLUMNS,
+            search_in: &["namespace", "publisher_id"],
+            status: "status",
+            order: "CASE status WHEN 'pending_verification' THEN 0 WHEN 'suspended' THEN 1 \
+                    WHEN 'rejected' THEN 2 WHEN 'reserved' THEN 3 ELSE 4 END, updated_at DESC, namespace",
+        };
+        self.admin_page(&list, query, namespace).await
     }
 
     /// The owner of an artifact id.
@@ -549,37 +513,14 @@ impl Store {
         &self,
         query: &AdminQuery,
     ) -> Result<Page<ArtifactSummary>, StoreError> {
-        let client = self.client().await?;
-        let pattern = format!("%{}%", like_escape(&query.search));
-        let filter = "($1 = '' OR artifact_id ILIKE $2 OR publisher_id ILIKE $2) AND ($3 = '' OR status = $3)";
-        let total: i64 = client
-            .query_one(
-                &format!("SELECT count(*) FROM registry_artifact_ownership WHERE {filter}"),
-                &[&query.search, &pattern, &query.status],
-            )
-            .await?
-            .get(0);
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT {ARTIFACT_COLUMNS} FROM registry_artifact_ownership WHERE {filter} \
-                     ORDER BY updated_at DESC, artifact_kind, artifact_id LIMIT $4 OFFSET $5"
-                ),
-                &[
-                    &query.search,
-                    &pattern,
-                    &query.status,
-                    &query.limit,
-                    &query.offset,
-                ],
-            )
-            .await?;
-        Ok(Page {
-            items: rows.iter().map(artifact).collect(),
-            total,
-            limit: query.limit,
-            offset: query.offset,
-        })
+        let list = AdminList {
+            table: "registry_artifact_ownership",
+            columns: ARTIFACT_COLUMNS,
+            search_in: &["artifact_id", "publisher_id"],
+            status: "status",
+            order: "updated_at DESC, artifact_kind, artifact_id",
+        };
+        self.admin_page(&list, query, artifact).await
     }
 
     /// Sets an artifact ownership's status.

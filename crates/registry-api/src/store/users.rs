@@ -4,7 +4,7 @@ use serde::Serialize;
 use tokio_postgres::Row;
 
 use super::publishers::AdminQuery;
-use super::{like_escape, rfc3339, Store, StoreError};
+use super::{rfc3339, AdminList, Store, StoreError};
 use crate::model::Page;
 
 /// A registry user as the admin list and the session show it (upstream's `RegistryUser`).
@@ -54,38 +54,19 @@ pub const USER_STATUSES: [&str; 2] = ["active", "suspended"];
 impl Store {
     /// The admin user list: search over login, name, email and id; most recent activity first.
     pub async fn list_users(&self, query: &AdminQuery) -> Result<Page<RegistryUser>, StoreError> {
-        let client = self.client().await?;
-        let pattern = format!("%{}%", like_escape(&query.search));
-        let filter = "($1 = '' OR u.github_login ILIKE $2 OR u.display_name ILIKE $2 \
-            OR u.email ILIKE $2 OR u.user_id::text ILIKE $2) AND ($3 = '' OR u.status = $3)";
-        let total: i64 = client
-            .query_one(
-                &format!("SELECT count(*) FROM registry_users u WHERE {filter}"),
-                &[&query.search, &pattern, &query.status],
-            )
-            .await?
-            .get(0);
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT {USER_COLUMNS} FROM registry_users u WHERE {filter} \
-                     ORDER BY COALESCE(u.last_login_at, u.updated_at) DESC, u.github_login ASC NULLS LAST, \
-                     u.user_id LIMIT $4 OFFSET $5"
-                ),
-                &[
-                    &query.search,
-                    &pattern,
-                    &query.status,
-                    &query.limit,
-                    &query.offset,
-                ],
-            )
-            .await?;
-        Ok(Page {
-            items: rows.iter().map(|row| user_at(row, 0)).collect(),
-            total,
-            limit: query.limit,
-            offset: query.offset,
-        })
+        let list = AdminList {
+            table: "registry_users u",
+            columns: USER_COLUMNS,
+            search_in: &[
+                "u.github_login",
+                "u.display_name",
+                "u.email",
+                "u.user_id::text",
+            ],
+            status: "u.status",
+            order: "COALESCE(u.last_login_at, u.updated_at) DESC, u.github_login ASC NULLS LAST, \
+                    u.user_id",
+        };
+        self.admin_page(&list, query, |row| user_at(row, 0)).await
     }
 }
