@@ -111,16 +111,17 @@ impl Report {
     }
 }
 
+/// `PASS name — detail`: one line per check, as reports print them.
+impl fmt::Display for CheckResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} — {}", self.status.label(), self.name, self.detail)
+    }
+}
+
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for check in &self.checks {
-            writeln!(
-                f,
-                "{} {} — {}",
-                check.status.label(),
-                check.name,
-                check.detail
-            )?;
+            writeln!(f, "{check}")?;
         }
         write!(
             f,

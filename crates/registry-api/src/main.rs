@@ -33,13 +33,6 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let url = config.database_url.expose().to_owned();
     if config.migrate_only {
         let report = store::migrate(&url, &MIGRATIONS).await?;
-        tracing::info!(
-            event = "registry_migrations",
-            applied_now = ?report.applied_now,
-            applied = report.applied.len(),
-            pending = report.pending.len(),
-            "migrations complete"
-        );
         println!(
             "anip-registry: migrations applied now: {}; applied: {}; pending: {}",
             report.applied_now.len(),
@@ -53,8 +46,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     config.check()?;
     let listen = config.listen_addr()?;
     if config.run_migrations {
-        let report = store::migrate(&url, &MIGRATIONS).await?;
-        tracing::info!(event = "registry_migrations", applied_now = ?report.applied_now, pending = report.pending.len(), "migrations checked");
+        store::migrate(&url, &MIGRATIONS).await?;
     }
     let pool = store::connect_pool(
         &url,

@@ -101,31 +101,20 @@ async fn load_package(config: &Config) -> anyhow::Result<package::Package> {
     }
 }
 
-async fn migrate(database_url: &str) -> anyhow::Result<()> {
-    let report = store::migrate(database_url, &MIGRATIONS).await?;
-    tracing::info!(
-        event = "runtime_migrations",
-        applied_now = ?report.applied_now,
-        applied = report.applied.len(),
-        pending = ?report.pending,
-        "migrations checked"
-    );
-    Ok(())
-}
-
 async fn run(config: Config) -> anyhow::Result<()> {
     let database_url = config
         .database_url
         .clone()
         .context("ANIP_RUNTIME_DATABASE_URL is required")?;
     if config.migrate_only {
-        return migrate(&database_url).await;
+        store::migrate(&database_url, &MIGRATIONS).await?;
+        return Ok(());
     }
     // The package is verified before anything touches the database: a runtime refusing its
     // package leaves the schema as it found it.
     let package = load_package(&config).await?;
     if config.run_migrations {
-        migrate(&database_url).await?;
+        store::migrate(&database_url, &MIGRATIONS).await?;
     }
     tracing::info!(
         event = "package_loaded",

@@ -48,7 +48,8 @@ pub struct MigrationReport {
 
 /// Opens a dedicated session (not from a pool), takes
 /// `pg_advisory_lock(lock_id)`, runs the refinery runner with the set's
-/// history table, releases the lock and returns what was applied.
+/// history table, releases the lock, logs one `<service>_migrations` event and returns what
+/// was applied.
 ///
 /// Any number of concurrent callers against one database is safe: each
 /// migration is applied exactly once and all callers succeed. Each migration
@@ -129,11 +130,19 @@ pub async fn migrate(url: &str, set: &MigrationSet) -> Result<MigrationReport, S
     let status = status(&client, set)
         .await
         .map_err(|e| failed(format!("reading {}: {e}", set.history_table)))?;
-    Ok(MigrationReport {
+    let report = MigrationReport {
         applied_now,
         applied: status.applied,
         pending: status.pending,
-    })
+    };
+    tracing::info!(
+        event = %format!("{}_migrations", set.service),
+        applied_now = ?report.applied_now,
+        applied = report.applied.len(),
+        pending = ?report.pending,
+        "migrations checked"
+    );
+    Ok(report)
 }
 
 /// Refinery splices the history table name into SQL unquoted: allow only

@@ -32,14 +32,7 @@ async fn main() -> ExitCode {
 async fn run(config: Config) -> anyhow::Result<()> {
     let settings = config.settings();
     if config.migrate_only || config.run_migrations {
-        let report = store::migrate(&config.database_url, &MIGRATIONS).await?;
-        tracing::info!(
-            event = "studio_migrations",
-            applied_now = ?report.applied_now,
-            applied = report.applied.len(),
-            pending = ?report.pending,
-            "migrations checked"
-        );
+        store::migrate(&config.database_url, &MIGRATIONS).await?;
         if config.migrate_only {
             return Ok(());
         }

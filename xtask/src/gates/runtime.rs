@@ -88,12 +88,7 @@ pub async fn conformance(targets: &Targets) -> GateResult {
     };
     let report = anip_conformance::run(&target).await;
     for check in &report.checks {
-        eprintln!(
-            "    {} {} — {}",
-            check.status.label(),
-            check.name,
-            check.detail
-        );
+        eprintln!("    {check}");
     }
     if report.all_passed() {
         return Ok(Verdict::Pass(format!(
