@@ -89,7 +89,7 @@ pub async fn build_state(config: &Config, pool: store::Pool) -> Result<AppState,
     ));
     // One LISTEN session serves both caches.
     if config.download_cache_mb > 0 || listing_cache.enabled() {
-        tokio::spawn(crate::download_cache::listen_for_lifecycle_changes(
+        tokio::spawn(crate::invalidation::listen_for_lifecycle_changes(
             config.database_url.expose().to_owned(),
             Arc::clone(&download_cache),
             Arc::clone(&listing_cache),

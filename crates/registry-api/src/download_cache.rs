@@ -4,14 +4,10 @@
 //! entry therefore holds the immutable bytes and the lifecycle as last read, and is trusted for
 //! a short time only (`ttl`). Lifecycle changes evict entries at once: in this process directly
 //! (the admin route calls [`DownloadCache::evict`]) and in every other replica through Postgres
-//! `NOTIFY registry_lifecycle` (see [`listen_for_lifecycle_changes`]). The TTL bounds staleness
-//! when a notification is missed, e.g. while the listening connection reconnects.
+//! `NOTIFY registry_lifecycle` (see [`crate::invalidation`]). The TTL bounds staleness when a
+//! notification is missed, e.g. while the listening connection reconnects.
 //!
 //! Memory is bounded by `max_bytes`; past it, the least recently used entries go first.
-//!
-//! The same `LISTEN` session also keeps every replica's [`ListingCache`] current: any
-//! notification on the channel (a lifecycle change, or [`LISTINGS_CHANGED`] from a publish,
-//! publisher or transfer change) invalidates its pages, and a lost session drops them.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -20,16 +16,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::web::Bytes;
 
-use crate::listing_cache::ListingCache;
 use crate::model::Lifecycle;
-
-/// The Postgres channel lifecycle changes are announced on (payload `id@version`), and other
-/// changes to listings (payload [`LISTINGS_CHANGED`]).
-pub const LIFECYCLE_CHANNEL: &str = "registry_lifecycle";
-
-/// The payload on [`LIFECYCLE_CHANNEL`] of a change that alters listings but no download (a
-/// publish, a publisher's status or profile, a transfer).
-pub const LISTINGS_CHANGED: &str = "listings";
 
 /// One cached download: the stored (immutable) body, its ETag and the lifecycle as last read.
 #[derive(Debug)]
@@ -156,58 +143,6 @@ impl DownloadCache {
             self.bytes.store(0, Ordering::Relaxed);
         }
     }
-
-    /// Applies a `registry_lifecycle` notification payload (`id@version`; [`LISTINGS_CHANGED`]
-    /// concerns no download).
-    pub fn apply_notification(&self, payload: &str) {
-        if payload == LISTINGS_CHANGED {
-            return;
-        }
-        match payload.rsplit_once('@') {
-            Some((id, version)) => self.evict(id, version),
-            None => self.clear(),
-        }
-    }
-}
-
-/// Keeps a `LISTEN registry_lifecycle` session open and evicts what other replicas change: the
-/// downloads a lifecycle change concerns, and every listing page on any notification.
-///
-/// Runs until the process ends; reconnects with a backoff, clearing both caches after every
-/// reconnect because notifications sent meanwhile were lost.
-pub async fn listen_for_lifecycle_changes(
-    database_url: String,
-    cache: Arc<DownloadCache>,
-    listings: Arc<ListingCache>,
-) {
-    let mut backoff = Duration::from_millis(200);
-    loop {
-        match store::listen(&database_url, LIFECYCLE_CHANNEL).await {
-            Ok(mut notifications) => {
-                cache.clear();
-                listings.invalidate();
-                backoff = Duration::from_millis(200);
-                while let Some(payload) = notifications.recv().await {
-                    cache.apply_notification(&payload);
-                    listings.invalidate();
-                }
-                tracing::warn!(
-                    event = "registry_lifecycle_listener_lost",
-                    "lifecycle notifications interrupted; reconnecting"
-                );
-            }
-            Err(_) => {
-                tracing::warn!(
-                    event = "registry_lifecycle_listener_unavailable",
-                    "cannot listen for lifecycle changes; cached downloads and listings expire by TTL"
-                );
-            }
-        }
-        cache.clear();
-        listings.invalidate();
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(10));
-    }
 }
 
 #[cfg(test)]
@@ -235,7 +170,7 @@ mod tests {
             lifecycle("active"),
         );
         assert!(cache.get("a", "1.0.0").is_some());
-        cache.apply_notification("a@1.0.0");
+        cache.evict("a", "1.0.0");
         assert!(cache.get("a", "1.0.0").is_none());
         cache.insert("a", "1.0.0", None, "e".into(), lifecycle("takedown"));
         std::thread::sleep(Duration::from_millis(80));

@@ -8,8 +8,8 @@
 //! - [`store`]: all SQL.
 //! - [`auth`]: tokens, publishers, ownership decisions.
 //! - [`app`] and `routes`: the HTTP layer (thin handlers), [`downloads`]: batched download
-//!   counts, [`download_cache`] and [`listing_cache`]: what is served from memory, and how
-//!   writes reach every replica's copy.
+//!   counts, [`download_cache`] and [`listing_cache`]: what is served from memory,
+//!   [`invalidation`]: how writes reach every replica's copy.
 //! - `ui`: the browse UI, server-rendered HTML under `/registry`.
 //!
 //! Architecture invariants: published content, digests, receipts and lineages never change after
@@ -26,6 +26,7 @@ pub mod error;
 pub mod github;
 mod http;
 pub mod ids;
+pub mod invalidation;
 pub mod keys;
 pub mod listing_cache;
 pub mod metrics;

@@ -9,7 +9,7 @@
 //!   status or profile, transfers) bumps a generation that invalidates every entry at once. This
 //!   replica bumps it itself before the write's response leaves (so a client reads its own
 //!   writes; see `app::invalidate_listings_after_writes`); other replicas bump it when the
-//!   change's `NOTIFY registry_lifecycle` arrives ([`crate::download_cache`]'s listener), and
+//!   change's `NOTIFY registry_lifecycle` arrives ([`crate::invalidation`]'s listener), and
 //!   drop everything whenever that listener reconnects, since it may have missed some.
 //! - Single flight: concurrent misses on one key run one query on its own task and all await
 //!   it. A failed query is never kept: its waiters get the error (a 503), and the next request

@@ -1,7 +1,9 @@
 //! Packages, lineages, receipts, lifecycle and download counts.
 
+use std::borrow::Cow;
+
 use serde_json::{json, Value};
-use tokio_postgres::types::{Json, Type};
+use tokio_postgres::types::{Json, ToSql, Type};
 
 use super::{audit, lifecycle_at, like_escape, Actor, Store, StoreError, LIFECYCLE_COLUMNS};
 use crate::model::{Lifecycle, PublicationSummary, PublisherSummary, Receipt};
@@ -593,7 +595,7 @@ impl Store {
         query: &ListQuery,
     ) -> Result<PublicationPage, StoreError> {
         let client = self.client().await?;
-        let keys = page_keys(&client, query, "").await?.0;
+        let keys = page_keys(&client, query).await?;
         let (total, total_exact) = match query.q.as_deref().filter(|q| !q.is_empty()) {
             Some(_) => (
                 keys.counted.min(SEARCH_COUNT_CAP),
@@ -621,8 +623,7 @@ impl Store {
     /// prepared statement uses (for tests and operators checking plans).
     pub async fn explain_publications(&self, query: &ListQuery) -> Result<String, StoreError> {
         let mut client = self.client().await?;
-        let explain = "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ";
-        let (keys, key_plan) = page_keys(&client, query, explain).await?;
+        let (keys, key_plan) = explain_page_keys(&client, query).await?;
         let mut plan = format!("-- keys\n{key_plan}");
         if !keys.ids.is_empty() {
             // A throwaway SQL-level prepared statement shows the generic plan; the setting is
@@ -643,7 +644,7 @@ impl Store {
                 let rows = tx
                     .query(
                         &format!(
-                            "{explain}EXECUTE anip_explain_page_rows({}, {})",
+                            "{EXPLAIN}EXECUTE anip_explain_page_rows({}, {})",
                             text_array_literal(&keys.ids),
                             text_array_literal(&keys.versions)
                         ),
@@ -752,8 +753,8 @@ pub(super) async fn notify_listings_changed(
 ) -> Result<(), StoreError> {
     tx.batch_execute(&format!(
         "SELECT pg_notify('{}', '{}')",
-        crate::download_cache::LIFECYCLE_CHANNEL,
-        crate::download_cache::LISTINGS_CHANGED
+        crate::invalidation::LIFECYCLE_CHANNEL,
+        crate::invalidation::LISTINGS_CHANGED
     ))
     .await?;
     Ok(())
@@ -833,7 +834,7 @@ pub(super) async fn set_lifecycle(
     tx.execute(
         "SELECT pg_notify($1, $2)",
         &[
-            &crate::download_cache::LIFECYCLE_CHANNEL,
+            &crate::invalidation::LIFECYCLE_CHANNEL,
             &format!("{package_id}@{version}"),
         ],
     )
@@ -860,61 +861,89 @@ pub(super) async fn set_lifecycle(
     })))
 }
 
-/// Runs the key statement for `query` (prefixed with `prefix`: with an `EXPLAIN` prefix the
-/// answer is the plan, as text, and the keys are found by running the statement once more
-/// without it). The listing's count comes from the counter row, read in the same round trip.
+/// What [`Store::explain_publications`] prefixes the statements it plans with.
+const EXPLAIN: &str = "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ";
+
+/// The key statement for a query and the values it runs with: the listing's
+/// ([`LIST_KEYS_SQL`]) or a search's ([`search_statement`]).
+struct KeyStatement {
+    sql: Cow<'static, str>,
+    limit: i64,
+    offset: i64,
+    /// A search's query and pattern (`$3` and `$4`); `None` for the listing.
+    search: Option<(String, String)>,
+}
+
+impl KeyStatement {
+    fn new(query: &ListQuery) -> Self {
+        let (sql, search) = match query.q.as_deref().filter(|q| !q.is_empty()) {
+            None => (Cow::Borrowed(LIST_KEYS_SQL), None),
+            Some(q) => {
+                let (sql, pattern) = search_statement(q);
+                (Cow::Owned(sql), Some((q.to_owned(), pattern)))
+            }
+        };
+        KeyStatement {
+            sql,
+            limit: query.limit,
+            offset: query.offset,
+            search,
+        }
+    }
+
+    /// The parameters with their types, so the statement is planned for these values.
+    fn params(&self) -> Vec<(&(dyn ToSql + Sync), Type)> {
+        let mut params: Vec<(&(dyn ToSql + Sync), Type)> =
+            vec![(&self.limit, Type::INT8), (&self.offset, Type::INT8)];
+        if let Some((q, pattern)) = &self.search {
+            params.push((q, Type::TEXT));
+            params.push((pattern, Type::TEXT));
+        }
+        params
+    }
+}
+
+/// Runs the key statement for `query`. The listing's count comes from the counter row, read in
+/// the same round trip; a search's is the first column of its key statement.
 async fn page_keys(
     client: &deadpool_postgres::Object,
     query: &ListQuery,
-    prefix: &str,
+) -> Result<PageKeys, StoreError> {
+    let statement = KeyStatement::new(query);
+    let params = statement.params();
+    if statement.search.is_none() {
+        let counter = client.prepare_cached(LISTED_COUNT_SQL).await?;
+        // Both statements go out before either answer is read.
+        let (rows, count) = futures_util::future::try_join(
+            client.query_typed(&statement.sql, &params),
+            client.query_one(&counter, &[]),
+        )
+        .await?;
+        PageKeys::read(&rows, 0, count.try_get(0)?)
+    } else {
+        let rows = client.query_typed(&statement.sql, &params).await?;
+        // Always one row at least, carrying the count.
+        let counted: i64 = match rows.first() {
+            Some(row) => row.try_get(0)?,
+            None => 0,
+        };
+        PageKeys::read(&rows, 1, counted)
+    }
+}
+
+/// The plan of the key statement [`page_keys`] runs for `query` (as text, planned for the same
+/// values), and the keys it finds: the statement runs once explained, then once as
+/// [`page_keys`] runs it.
+async fn explain_page_keys(
+    client: &deadpool_postgres::Object,
+    query: &ListQuery,
 ) -> Result<(PageKeys, String), StoreError> {
-    let mut plan = String::new();
-    let keys = match query.q.as_deref().filter(|q| !q.is_empty()) {
-        None => {
-            let counter = client.prepare_cached(LISTED_COUNT_SQL).await?;
-            let sql = format!("{prefix}{LIST_KEYS_SQL}");
-            let params: [(&(dyn tokio_postgres::types::ToSql + Sync), Type); 2] =
-                [(&query.limit, Type::INT8), (&query.offset, Type::INT8)];
-            // Both statements go out before either answer is read.
-            let (rows, count) = futures_util::future::try_join(
-                client.query_typed(&sql, &params),
-                client.query_one(&counter, &[]),
-            )
-            .await?;
-            let rows = if prefix.is_empty() {
-                rows
-            } else {
-                plan = plan_text(&rows)?;
-                client.query_typed(LIST_KEYS_SQL, &params).await?
-            };
-            PageKeys::read(&rows, 0, count.try_get(0)?)?
-        }
-        Some(q) => {
-            let (sql, pattern) = search_statement(q);
-            let q = q.to_owned();
-            let params: [(&(dyn tokio_postgres::types::ToSql + Sync), Type); 4] = [
-                (&query.limit, Type::INT8),
-                (&query.offset, Type::INT8),
-                (&q, Type::TEXT),
-                (&pattern, Type::TEXT),
-            ];
-            if !prefix.is_empty() {
-                plan = plan_text(
-                    &client
-                        .query_typed(&format!("{prefix}{sql}"), &params)
-                        .await?,
-                )?;
-            }
-            let rows = client.query_typed(&sql, &params).await?;
-            // Always one row at least, carrying the count.
-            let counted: i64 = match rows.first() {
-                Some(row) => row.try_get(0)?,
-                None => 0,
-            };
-            PageKeys::read(&rows, 1, counted)?
-        }
-    };
-    Ok((keys, plan))
+    let statement = KeyStatement::new(query);
+    let explained = client
+        .query_typed(&format!("{EXPLAIN}{}", statement.sql), &statement.params())
+        .await?;
+    let plan = plan_text(&explained)?;
+    Ok((page_keys(client, query).await?, plan))
 }
 
 /// The search key statement for the lower-cased query `q`, and its pattern. Trigram search
