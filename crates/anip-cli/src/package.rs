@@ -7,8 +7,8 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::{ArgGroup, Args, Subcommand};
 use registry_client::{
-    fetch_and_verify, verify_bundle, CheckStatus, PackageBundle, PackageRef, RegistryClient,
-    RegistryError, SigningMode, VerificationReport, VerifyPolicy,
+    fetch_and_verify, verify_bundle, Check, CheckName, CheckStatus, PackageBundle, PackageRef,
+    RegistryClient, RegistryError, SigningMode, VerificationReport, VerifyPolicy,
 };
 use serde_json::{json, Value};
 use signing::{PublicKeySet, Secret};
@@ -290,18 +290,23 @@ async fn fetch(
 
 /// A package the registry no longer serves fails the `lifecycle` check.
 fn gone(message: &str, as_json: bool, source: Value) -> anyhow::Result<Outcome> {
+    let check = Check {
+        name: CheckName::Lifecycle,
+        status: CheckStatus::Fail,
+        reason: message.to_owned(),
+    };
     let mut out = std::io::stdout().lock();
     if as_json {
         let body = json!({
             "source": source,
             "ok": false,
-            "checks": [{"name": "lifecycle", "status": "fail", "reason": message}],
+            "checks": [check],
         });
         serde_json::to_writer_pretty(&mut out, &body)?;
         writeln!(out)?;
     } else {
-        writeln!(out, "FAIL  {:<20} {message}", "lifecycle")?;
-        writeln!(out, "NOT VERIFIED: lifecycle failed")?;
+        writeln!(out, "{check}")?;
+        writeln!(out, "NOT VERIFIED: {} failed", check.name)?;
     }
     Ok(Outcome::Failed)
 }
@@ -325,26 +330,6 @@ fn print_report(report: &VerificationReport, as_json: bool, source: Value) -> an
         writeln!(out)?;
         return Ok(());
     }
-    writeln!(out, "{}@{}", report.package_id, report.package_version)?;
-    for check in &report.checks {
-        writeln!(
-            out,
-            "{}  {:<20} {}",
-            check.status.label(),
-            check.name.as_str(),
-            check.reason
-        )?;
-    }
-    let warnings = report
-        .checks
-        .iter()
-        .filter(|check| check.status == CheckStatus::Warn)
-        .count();
-    let failures: Vec<&str> = report.failures().map(|check| check.name.as_str()).collect();
-    if failures.is_empty() {
-        writeln!(out, "VERIFIED: no check failed ({warnings} warning(s))")?;
-    } else {
-        writeln!(out, "NOT VERIFIED: {} failed", failures.join(", "))?;
-    }
+    writeln!(out, "{report}")?;
     Ok(())
 }

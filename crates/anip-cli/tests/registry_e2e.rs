@@ -389,8 +389,25 @@ async fn publish_verify_pull_rotate_and_retire_against_a_running_registry() {
         .await
         .unwrap();
     let out = run(&allowed, &[], 1).await;
-    assert!(out.contains("FAIL  lifecycle"), "{out}");
-    assert!(out.contains("takedown"), "{out}");
+    assert_eq!(
+        out,
+        format!(
+            "FAIL  lifecycle            the registry refuses {package_ref}: takedown: e2e: legal request\n\
+             NOT VERIFIED: lifecycle failed\n"
+        )
+    );
+    let mut as_json = allowed.clone();
+    as_json.push("--json");
+    let report: Value = serde_json::from_str(&run(&as_json, &[], 1).await).unwrap();
+    assert_eq!(report["ok"], false);
+    assert_eq!(
+        report["checks"],
+        json!([{
+            "name": "lifecycle",
+            "status": "fail",
+            "reason": format!("the registry refuses {package_ref}: takedown: e2e: legal request"),
+        }])
+    );
     let gone = fetch_and_verify(&anonymous, PACKAGE, "0.2.0", &VerifyPolicy::default())
         .await
         .unwrap_err();

@@ -242,6 +242,20 @@ impl Check {
     }
 }
 
+/// `PASS  manifest_digest      reason`: the status label, the name padded to 20 columns and
+/// the reason, as the CLI prints a check.
+impl fmt::Display for Check {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}  {:<20} {}",
+            self.status.label(),
+            self.name.as_str(),
+            self.reason
+        )
+    }
+}
+
 /// Every check that ran, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerificationReport {
@@ -277,6 +291,14 @@ impl VerificationReport {
             .filter(|check| check.status == CheckStatus::Fail)
     }
 
+    /// How many checks warned.
+    pub fn warnings(&self) -> usize {
+        self.checks
+            .iter()
+            .filter(|check| check.status == CheckStatus::Warn)
+            .count()
+    }
+
     fn push(&mut self, check: Check) {
         self.checks.push(check);
     }
@@ -305,6 +327,28 @@ impl Serialize for VerificationReport {
             checks: &self.checks,
         }
         .serialize(serializer)
+    }
+}
+
+/// The report as the CLI prints it: `id@version`, a line per check (see [`Check`]'s `Display`),
+/// then the verdict, `VERIFIED: no check failed (N warning(s))` or `NOT VERIFIED: a, b failed`.
+/// No newline after the last line.
+impl fmt::Display for VerificationReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}@{}", self.package_id, self.package_version)?;
+        for check in &self.checks {
+            writeln!(f, "{check}")?;
+        }
+        let failures: Vec<&str> = self.failures().map(|check| check.name.as_str()).collect();
+        if failures.is_empty() {
+            write!(
+                f,
+                "VERIFIED: no check failed ({} warning(s))",
+                self.warnings()
+            )
+        } else {
+            write!(f, "NOT VERIFIED: {} failed", failures.join(", "))
+        }
     }
 }
 
@@ -1304,5 +1348,62 @@ fn lifecycle(package: &PackageRecord, policy: &VerifyPolicy, from_bundle: bool) 
         ),
         "takedown" => Check::fail(NAME, format!("taken down{detail}; never usable")),
         other => Check::fail(NAME, format!("unknown lifecycle status {other:?}{detail}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_check_prints_as_one_aligned_line() {
+        assert_eq!(
+            Check::pass(CheckName::ManifestDigest, "sha256:ab recomputes").to_string(),
+            "PASS  manifest_digest      sha256:ab recomputes"
+        );
+        assert_eq!(
+            Check::warn(CheckName::Lifecycle, "deprecated").to_string(),
+            "WARN  lifecycle            deprecated"
+        );
+    }
+
+    #[test]
+    fn a_report_prints_its_checks_and_verdict() {
+        let cases = [
+            (
+                vec![
+                    Check::pass(CheckName::Identity, "acme.flights@1.2.0"),
+                    Check::warn(CheckName::ExecutionSignature, "absent (legacy package)"),
+                    Check::skip(CheckName::TrustedKey, "no pinned keys"),
+                ],
+                "acme.flights@1.2.0\n\
+                 PASS  identity             acme.flights@1.2.0\n\
+                 WARN  execution_signature  absent (legacy package)\n\
+                 SKIP  trusted_key          no pinned keys\n\
+                 VERIFIED: no check failed (1 warning(s))",
+            ),
+            (
+                vec![
+                    Check::fail(CheckName::Signature, "does not verify"),
+                    Check::pass(CheckName::KeyAdvertised, "advertised"),
+                    Check::fail(CheckName::Lifecycle, "taken down; never usable"),
+                ],
+                "acme.flights@1.2.0\n\
+                 FAIL  signature            does not verify\n\
+                 PASS  key_advertised       advertised\n\
+                 FAIL  lifecycle            taken down; never usable\n\
+                 NOT VERIFIED: signature, lifecycle failed",
+            ),
+        ];
+        for (checks, printed) in cases {
+            let report = VerificationReport {
+                package_id: "acme.flights".into(),
+                package_version: "1.2.0".into(),
+                key_id: None,
+                signed_payload: None,
+                checks,
+            };
+            assert_eq!(report.to_string(), printed);
+        }
     }
 }

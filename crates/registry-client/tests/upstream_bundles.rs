@@ -60,12 +60,7 @@ fn failed(report: &VerificationReport) -> BTreeSet<&'static str> {
 /// Asserts every listed check has its status, and prints the report for the test log.
 fn check(label: &str, report: &VerificationReport, expected: &[(CheckName, CheckStatus)]) {
     for check in &report.checks {
-        println!(
-            "{label}: {} {}: {}",
-            check.status.label(),
-            check.name,
-            check.reason
-        );
+        println!("{label}: {check}");
     }
     for (name, want) in expected {
         assert_eq!(
