@@ -313,12 +313,8 @@ impl Ctx<'_> {
                 source,
                 json!({"parameters": self.sample(source)}),
             )
-            .await;
-        ensure!(
-            response.status == 200,
-            "invoking binding source {source}: {}",
-            response.summary()
-        );
+            .await
+            .require_status(200, format_args!("invoking binding source {source}"))?;
         find_bound_value(&response.body["result"])
             .ok_or(format!("{source} returned no value with issued_at"))
     }
@@ -394,12 +390,11 @@ const DISCOVERY_ENDPOINTS: [&str; 9] = [
 ];
 
 async fn discovery(ctx: &mut Ctx<'_>) -> Outcome {
-    let response = ctx.http.get("/.well-known/anip").await;
-    ensure!(
-        response.status == 200,
-        "GET /.well-known/anip: {}",
-        response.summary()
-    );
+    let response = ctx
+        .http
+        .get("/.well-known/anip")
+        .await
+        .require_status(200, "GET /.well-known/anip")?;
     let doc = &response.body["anip_discovery"];
     ensure!(doc.is_object(), "no anip_discovery object");
     let protocol = doc["protocol"].as_str().unwrap_or_default();
@@ -453,8 +448,11 @@ async fn discovery(ctx: &mut Ctx<'_>) -> Outcome {
 }
 
 async fn jwks(ctx: &mut Ctx<'_>) -> Outcome {
-    let response = ctx.http.get("/.well-known/jwks.json").await;
-    ensure!(response.status == 200, "GET jwks: {}", response.summary());
+    let response = ctx
+        .http
+        .get("/.well-known/jwks.json")
+        .await
+        .require_status(200, "GET jwks")?;
     let set: Jwks =
         serde_json::from_value(response.body.clone()).map_err(|e| format!("not a JWKS: {e}"))?;
     for key_use in ["sig", "audit"] {
@@ -494,12 +492,11 @@ const DECLARATION_FIELDS: [&str; 10] = [
 ];
 
 async fn manifest_signature(ctx: &mut Ctx<'_>) -> Outcome {
-    let response = ctx.http.get("/anip/manifest").await;
-    ensure!(
-        response.status == 200,
-        "GET manifest: {}",
-        response.summary()
-    );
+    let response = ctx
+        .http
+        .get("/anip/manifest")
+        .await
+        .require_status(200, "GET manifest")?;
     let signature = response
         .header("x-anip-signature")
         .ok_or("no X-ANIP-Signature header")?
@@ -611,12 +608,10 @@ async fn token_issuance(ctx: &mut Ctx<'_>) -> Outcome {
         .await;
     expect_failure(&wrong, 401, "authentication_required")?;
 
-    let response = ctx.token_request(ctx.bootstrap(), body).await;
-    ensure!(
-        response.status == 200,
-        "bootstrap token: {}",
-        response.summary()
-    );
+    let response = ctx
+        .token_request(ctx.bootstrap(), body)
+        .await
+        .require_status(200, "bootstrap token")?;
     let issued = &response.body;
     ensure!(issued["issued"] == true, "issued is not true");
     let token_id = issued["token_id"].as_str().unwrap_or_default();
@@ -696,12 +691,10 @@ async fn delegation_narrowing(ctx: &mut Ctx<'_>) -> Outcome {
         }
         body
     };
-    let narrowed = ctx.token_request(ctx.bootstrap(), child(json!({}))).await;
-    ensure!(
-        narrowed.status == 200,
-        "a narrowing child was refused: {}",
-        narrowed.summary()
-    );
+    let narrowed = ctx
+        .token_request(ctx.bootstrap(), child(json!({})))
+        .await
+        .require_status(200, "a narrowing child was refused")?;
     ensure!(
         narrowed.body["budget"]["max_amount"].as_f64() == Some(500.0),
         "the child did not inherit the parent's budget: {}",
@@ -742,18 +735,13 @@ async fn delegation_narrowing(ctx: &mut Ctx<'_>) -> Outcome {
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    let further = ctx
-        .token_request(
-            &delegate_jwt,
-            json!({"scope": [scope], "capability": capability.name,
-                "parent_token": narrowed.body["token_id"]}),
-        )
-        .await;
-    ensure!(
-        further.status == 200,
-        "the delegate could not delegate further: {}",
-        further.summary()
-    );
+    ctx.token_request(
+        &delegate_jwt,
+        json!({"scope": [scope], "capability": capability.name,
+            "parent_token": narrowed.body["token_id"]}),
+    )
+    .await
+    .require_status(200, "the delegate could not delegate further")?;
     let minted = ctx
         .token_request(&delegate_jwt, json!({"scope": [parent_scope]}))
         .await;
@@ -770,12 +758,8 @@ async fn permissions(ctx: &mut Ctx<'_>) -> Outcome {
     let response = ctx
         .http
         .post("/anip/permissions", Some(&token.jwt), None)
-        .await;
-    ensure!(
-        response.status == 200,
-        "permissions: {}",
-        response.summary()
-    );
+        .await
+        .require_status(200, "permissions")?;
     let body = &response.body;
     for bucket in ["available", "restricted", "denied"] {
         ensure!(body[bucket].is_array(), "{bucket} is not a list");
@@ -900,12 +884,8 @@ async fn failure_shapes(ctx: &mut Ctx<'_>) -> Outcome {
             None,
             Some(&json!({"parameters": {}})),
         )
-        .await;
-    ensure!(
-        no_token.status == 401,
-        "invoke without a token: {}",
-        no_token.summary()
-    );
+        .await
+        .require_status(401, "invoke without a token")?;
     failure_type(&no_token)?;
     let unknown = ctx
         .invoke(
@@ -964,12 +944,8 @@ async fn failure_shapes(ctx: &mut Ctx<'_>) -> Outcome {
     }
     let garbage = ctx
         .invoke("not-a-token", &capability.name, json!({"parameters": {}}))
-        .await;
-    ensure!(
-        garbage.status == 401,
-        "a garbage bearer: {}",
-        garbage.summary()
-    );
+        .await
+        .require_status(401, "a garbage bearer")?;
     failure_type(&garbage)?;
     shown.push("401 for a garbage bearer");
     pass(shown.join(", "))
@@ -1223,8 +1199,8 @@ async fn audit_query(ctx: &mut Ctx<'_>) -> Outcome {
             Some(&jwt),
             None,
         )
-        .await;
-    ensure!(filtered.status == 200, "audit: {}", filtered.summary());
+        .await
+        .require_status(200, "audit")?;
     ensure!(
         filtered.body["count"] == 1,
         "audit?invocation_id={invocation_id} found {} entries",
@@ -1326,8 +1302,11 @@ async fn checkpoint_inclusion_proof(ctx: &mut Ctx<'_>) -> Outcome {
     // the entry.
     let deadline = Instant::now() + Duration::from_secs(90);
     let checkpoint = loop {
-        let list = ctx.http.get("/anip/checkpoints?limit=1").await;
-        ensure!(list.status == 200, "checkpoints: {}", list.summary());
+        let list = ctx
+            .http
+            .get("/anip/checkpoints?limit=1")
+            .await
+            .require_status(200, "checkpoints")?;
         let newest = list.body["checkpoints"][0].clone();
         if newest["range"]["last_sequence"]
             .as_i64()
@@ -1361,12 +1340,8 @@ async fn checkpoint_inclusion_proof(ctx: &mut Ctx<'_>) -> Outcome {
         .get(&format!(
             "/anip/checkpoints/{id}?include_proof=true&leaf_index={leaf_index}"
         ))
-        .await;
-    ensure!(
-        detail.status == 200,
-        "{id} with proof: {}",
-        detail.summary()
-    );
+        .await
+        .require_status(200, format_args!("{id} with proof"))?;
     let proof = &detail.body["inclusion_proof"];
     ensure!(
         proof.is_object(),
@@ -1398,12 +1373,10 @@ async fn checkpoint_inclusion_proof(ctx: &mut Ctx<'_>) -> Outcome {
             != Some(root.as_str()),
         "a tampered entry still proves inclusion"
     );
-    let unknown = ctx.http.get("/anip/checkpoints/ckpt-999999999").await;
-    ensure!(
-        unknown.status == 404,
-        "an unknown checkpoint: {}",
-        unknown.summary()
-    );
+    ctx.http
+        .get("/anip/checkpoints/ckpt-999999999")
+        .await
+        .require_status(404, "an unknown checkpoint")?;
     pass(format!(
         "{id} signature verifies; entry {sequence} proven in its Merkle root ({} steps) on the client",
         path.len()

@@ -1,6 +1,7 @@
 //! The one HTTP helper of the suite: requests against the target's base URL that always come
 //! back as a status and a body, so a check can assert on either.
 
+use std::fmt;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -29,6 +30,20 @@ impl Response {
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// This response when it has `status`; otherwise a check's failure detail: `what` was
+    /// asked, then the [`summary`](Response::summary) of what came back.
+    pub(crate) fn require_status(
+        self,
+        status: u16,
+        what: impl fmt::Display,
+    ) -> Result<Self, String> {
+        if self.status == status {
+            Ok(self)
+        } else {
+            Err(format!("{what}: {}", self.summary()))
+        }
     }
 
     /// `status body` in one short line, for failure details (an issued `token` redacted).
@@ -169,5 +184,26 @@ mod tests {
         let summary = response.summary();
         assert!(!summary.contains("eyJ"), "{summary}");
         assert!(summary.contains("anip-0123456789ab"), "{summary}");
+    }
+
+    #[test]
+    fn an_unexpected_status_names_the_request_and_summarizes_the_answer() {
+        let response = |status: u16| Response {
+            status,
+            raw: br#"{"success":false}"#.to_vec(),
+            body: json!({"success": false}),
+            headers: Vec::new(),
+            error: None,
+        };
+        assert_eq!(
+            response(200).require_status(200, "GET x").unwrap().status,
+            200
+        );
+        assert_eq!(
+            response(500)
+                .require_status(200, format_args!("GET {}", "x"))
+                .unwrap_err(),
+            r#"GET x: 500 {"success":false}"#
+        );
     }
 }
