@@ -101,6 +101,51 @@ pub fn json_bytes(status: StatusCode, body: Vec<u8>) -> HttpResponse {
         .body(body)
 }
 
+/// A 200 JSON response carrying its validator and caching policy; the caller adds any other
+/// header and the body.
+pub fn json_ok(etag: String, cache_control: &'static str) -> actix_web::HttpResponseBuilder {
+    let mut response = HttpResponse::Ok();
+    response
+        .insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        ))
+        .insert_header((header::ETAG, etag))
+        .insert_header((header::CACHE_CONTROL, cache_control));
+    response
+}
+
+/// `Content-Disposition: attachment` naming the file `{id}-{version}{suffix}`, both parts
+/// sanitized.
+pub fn attachment(id: &str, version: &str, suffix: &str) -> (header::HeaderName, String) {
+    (
+        header::CONTENT_DISPOSITION,
+        format!(
+            "attachment; filename=\"{}-{}{suffix}\"",
+            sanitize_filename(id),
+            sanitize_filename(version)
+        ),
+    )
+}
+
+/// Upstream's `sanitizeDownloadFilename`.
+pub fn sanitize_filename(value: &str) -> String {
+    let value = value.trim();
+    if value.is_empty() {
+        return "package".into();
+    }
+    value
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
 /// `Cache-Control` of immutable content.
 pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// `Cache-Control` of views that include mutable fields (download count, lifecycle).
@@ -189,5 +234,16 @@ mod tests {
             assert!(message.contains(expected), "{message}");
             assert!(!message.contains("secret"), "{message}");
         }
+    }
+
+    #[test]
+    fn filenames_are_sanitized() {
+        assert_eq!(sanitize_filename("acme/tools"), "acme-tools");
+        assert_eq!(sanitize_filename(" "), "package");
+        assert_eq!(sanitize_filename("a\"b"), "a-b");
+        assert_eq!(
+            attachment("acme/tools", "1.0.0", ".anip.lock.json").1,
+            "attachment; filename=\"acme-tools-1.0.0.anip.lock.json\""
+        );
     }
 }

@@ -422,8 +422,16 @@ async fn templates_publish_download_and_verify() {
     let (status, created2) = app.post_json("templates", Some(PUBLISH_TOKEN), &body).await;
     assert_eq!(status, 201, "{created} {created2}");
     assert_eq!(created2["template"]["download_count"], 0);
-    let (status, _) = app.post_json("templates", Some(PUBLISH_TOKEN), &body).await;
+    let (status, conflict) = app.post_json("templates", Some(PUBLISH_TOKEN), &body).await;
     assert_eq!(status, 409);
+    assert_eq!(conflict["error"], "template version already exists");
+    // The id is the first publisher's: another publisher cannot add a version of it.
+    create_publisher(&app, "intruder").await;
+    let intruder = admin_token_for(&app, "intruder", json!({"operations": ["publish"]})).await;
+    let mut foreign = body.clone();
+    foreign["template_version"] = json!("1.0.1");
+    let (status, refused) = app.post_json("templates", Some(&intruder), &foreign).await;
+    assert_eq!(status, 403, "{refused}");
 
     let response = app.get("templates/gitlab-starter/1.0.0/download").await;
     assert_eq!(response.status(), 200);

@@ -9,6 +9,7 @@ mod auth;
 mod keys;
 mod me;
 mod packages;
+mod publishing;
 mod templates;
 mod transfers;
 mod users;

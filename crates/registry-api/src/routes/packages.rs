@@ -19,12 +19,11 @@
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse, ResponseError as _};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 use signing::gojson::{to_go_json, GoJsonOptions};
 
 use crate::app::{AppState, PUBLISH_BODY_LIMIT};
-use crate::auth;
 use crate::downloads::Kind;
 use crate::error::ApiError;
 use crate::http::{self as h, IMMUTABLE, SHORT_LIVED};
@@ -32,7 +31,9 @@ use crate::ids::{PackageId, Version};
 use crate::model::{Lifecycle, PackageLock, PublicationSummary, PublishPackageRequest};
 use crate::publish::{self, BuiltPackage};
 use crate::record::{self, splice};
-use crate::store::{InsertOutcome, ListQuery, NewPackage};
+use crate::store::{ListQuery, NewPackage};
+
+use super::publishing::{self, reject, Rejection};
 
 /// Longest accepted `q`.
 pub const MAX_QUERY_LEN: usize = 200;
@@ -86,25 +87,6 @@ struct ListResponse<'a> {
     offset: i64,
 }
 
-/// A refused or failed publish: the error plus its metric status.
-struct Rejection {
-    status: &'static str,
-    error: ApiError,
-}
-
-fn reject(status: &'static str) -> impl FnOnce(ApiError) -> Rejection {
-    move |error| Rejection { status, error }
-}
-
-impl From<crate::store::StoreError> for Rejection {
-    fn from(error: crate::store::StoreError) -> Self {
-        Rejection {
-            status: "error",
-            error: error.into(),
-        }
-    }
-}
-
 /// `POST publications`, in upstream's order: body (400) → required ids (400) → auth (401/403)
 /// → exists (409) → validation (400) → ownership (403). Signing happens before the insert
 /// transaction opens; a concurrent duplicate resolves to 409 through the primary key.
@@ -114,25 +96,14 @@ pub async fn publish(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let mut ids = (String::new(), String::new());
-    match publish_inner(&req, payload, &state, &mut ids).await {
-        Ok(response) => response,
-        Err(Rejection { status, error }) => {
-            crate::metrics::publish("package", status);
-            let (package_id, package_version) = (&ids.0, &ids.1);
-            if status == "error" {
-                tracing::error!(event = "registry_publish_failed", kind = "package", package_id, package_version, error = %error, "registry_publish_failed");
-            } else {
-                tracing::warn!(event = "registry_publish_rejected", kind = "package", package_id, package_version, reason = status, error = %error, "registry_publish_rejected");
-            }
-            error.error_response()
-        }
-    }
+    let outcome = publish_inner(&req, payload, &state, &mut ids).await;
+    publishing::respond(Kind::Package, &ids, outcome)
 }
 
 async fn publish_inner(
     req: &HttpRequest,
     payload: web::Payload,
-    state: &web::Data<AppState>,
+    state: &AppState,
     ids: &mut (String, String),
 ) -> Result<HttpResponse, Rejection> {
     let body = h::read_body(req, payload, PUBLISH_BODY_LIMIT)
@@ -146,61 +117,20 @@ async fn publish_inner(
         identity.package_id.to_string(),
         identity.package_version.to_string(),
     );
+    let (package_id, version) = ids.clone();
 
-    let principal = auth::authenticate(req, &state.store, &state.first_party)
-        .await
-        .map_err(|error| match error {
-            ApiError::Storage(_) => Rejection {
-                status: "error",
-                error,
-            },
-            error => Rejection {
-                status: "unauthorized",
-                error,
-            },
-        })?;
-    principal
-        .require("publish:package")
-        .map_err(reject("unauthorized"))?;
-
-    let (package_id, version) = (
-        identity.package_id.to_string(),
-        identity.package_version.to_string(),
-    );
+    let principal = publishing::publisher(req, state, "publish:package").await?;
     if state.store.package_exists(&package_id, &version).await? {
-        return Err(Rejection {
-            status: "conflict",
-            error: ApiError::Conflict("package version already exists".into()),
-        });
+        return Err(publishing::version_exists(Kind::Package));
     }
-
-    // Validation, digests and signing are CPU work on up to 5 MiB of JSON: keep them off the
-    // I/O worker.
     let keys = state.keys.clone();
     let publisher = principal.identity();
     let published_at = publish::now_rfc3339();
-    let built: BuiltPackage =
-        web::block(move || publish::build_package(identity, &publisher, &published_at, &keys))
-            .await
-            .map_err(|e| Rejection {
-                status: "error",
-                error: ApiError::Internal(e.to_string()),
-            })?
-            .map_err(|invalid| reject("invalid")(invalid.into()))?;
-
-    let owner = state.store.owner("package", &package_id).await?;
-    let namespaces = state
-        .store
-        .namespaces_named(&auth::namespace_candidates(&package_id))
-        .await?;
-    let claim_namespace = auth::decide_publish(
-        &principal,
-        "package",
-        &package_id,
-        owner.as_ref(),
-        &namespaces,
-    )
-    .map_err(|message| reject("unauthorized")(ApiError::Forbidden(message)))?;
+    let built: BuiltPackage = publishing::build(move || {
+        publish::build_package(identity, &publisher, &published_at, &keys)
+    })
+    .await?;
+    let claim_namespace = publishing::claim(state, &principal, Kind::Package, &package_id).await?;
 
     let new = NewPackage {
         record: built.record.clone(),
@@ -213,29 +143,11 @@ async fn publish_inner(
         imported_key: None,
         actor: principal.actor(),
     };
-    match state
+    let outcome = state
         .store
         .detached(move |store| async move { store.insert_package(new).await })
-        .await?
-    {
-        InsertOutcome::Inserted => {}
-        InsertOutcome::VersionExists => {
-            return Err(Rejection {
-                status: "conflict",
-                error: ApiError::Conflict("package version already exists".into()),
-            });
-        }
-        InsertOutcome::NotOwner { .. } => {
-            return Err(reject("unauthorized")(ApiError::Forbidden(format!(
-                "package {package_id} is owned by another publisher"
-            ))));
-        }
-        InsertOutcome::ImportedKeyConflict { key_id } => {
-            return Err(reject("error")(ApiError::Internal(format!(
-                "unexpected key conflict {key_id}"
-            ))));
-        }
-    }
+        .await?;
+    publishing::inserted(Kind::Package, &package_id, outcome)?;
 
     crate::metrics::publish("package", "success");
     let record = &built.record;
@@ -319,24 +231,6 @@ fn lifecycle_blocks(lifecycle: &Lifecycle, allow_yanked: bool) -> Result<(), Api
     }
 }
 
-/// Upstream's `sanitizeDownloadFilename`.
-pub fn sanitize_filename(value: &str) -> String {
-    let value = value.trim();
-    if value.is_empty() {
-        return "package".into();
-    }
-    value
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect()
-}
-
 fn lifecycle_header(status: &str) -> (&'static str, HeaderValue) {
     (
         "X-ANIP-Lifecycle",
@@ -416,21 +310,11 @@ pub async fn download(
         None => stored,
         Some(lifecycle) => splice(&stored, &[("lifecycle", lifecycle)]).into(),
     };
-    let filename = format!(
-        "{}-{}.anip-package.json",
-        sanitize_filename(package_id.as_str()),
-        sanitize_filename(version.as_str())
-    );
-    Ok(HttpResponse::Ok()
-        .insert_header((
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        ))
-        .insert_header((header::ETAG, etag))
-        .insert_header((header::CACHE_CONTROL, cache_control))
-        .insert_header((
-            header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{filename}\""),
+    Ok(h::json_ok(etag, cache_control)
+        .insert_header(h::attachment(
+            package_id.as_str(),
+            version.as_str(),
+            ".anip-package.json",
         ))
         .insert_header(lifecycle_header(&row.lifecycle.status))
         .body(body))
@@ -470,13 +354,7 @@ pub async fn record(
         &row.body,
         &[("download_count", &count), ("lifecycle", &lifecycle)],
     );
-    Ok(HttpResponse::Ok()
-        .insert_header((
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        ))
-        .insert_header((header::ETAG, etag))
-        .insert_header((header::CACHE_CONTROL, SHORT_LIVED))
+    Ok(h::json_ok(etag, SHORT_LIVED)
         .insert_header(lifecycle_header(&row.lifecycle.status))
         .body(body))
 }
@@ -538,15 +416,11 @@ pub async fn lock(
         publisher_id: row.publisher_id,
         publisher_type: row.publisher_type,
     };
-    let filename = format!(
-        "{}-{}.anip.lock.json",
-        sanitize_filename(package_id.as_str()),
-        sanitize_filename(version.as_str())
-    );
     Ok(HttpResponse::Ok()
-        .insert_header((
-            header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{filename}\""),
+        .insert_header(h::attachment(
+            package_id.as_str(),
+            version.as_str(),
+            ".anip.lock.json",
         ))
         .insert_header(lifecycle_header(&row.lifecycle.status))
         .json(lock))
@@ -566,16 +440,4 @@ pub async fn receipt(
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, IMMUTABLE))
         .json(receipt))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn filenames_are_sanitized() {
-        assert_eq!(sanitize_filename("acme/tools"), "acme-tools");
-        assert_eq!(sanitize_filename(" "), "package");
-        assert_eq!(sanitize_filename("a\"b"), "a-b");
-    }
 }

@@ -2,13 +2,12 @@
 //! The download is immutable like a package download; the record view carries the live
 //! download count.
 
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse, ResponseError as _};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
 use crate::app::{AppState, TEMPLATE_BODY_LIMIT};
-use crate::auth;
 use crate::downloads::Kind;
 use crate::error::ApiError;
 use crate::http::{self as h, IMMUTABLE, SHORT_LIVED};
@@ -16,8 +15,10 @@ use crate::ids::{TemplateId, Version};
 use crate::model::PublishTemplateRequest;
 use crate::publish;
 use crate::record::{self, splice};
-use crate::store::{InsertOutcome, NewTemplate};
+use crate::store::NewTemplate;
 use crate::templates::{self as domain, BuiltTemplate};
+
+use super::publishing::{self, reject, Rejection};
 
 fn parse_path(path: &(String, String)) -> Result<(TemplateId, Version), ApiError> {
     Ok((
@@ -34,50 +35,21 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
         .json(json!({"items": items, "total": total, "limit": limit, "offset": offset})))
 }
 
-struct Rejection {
-    status: &'static str,
-    error: ApiError,
-}
-
-fn reject(status: &'static str) -> impl FnOnce(ApiError) -> Rejection {
-    move |error| Rejection { status, error }
-}
-
-impl From<crate::store::StoreError> for Rejection {
-    fn from(error: crate::store::StoreError) -> Self {
-        Rejection {
-            status: "error",
-            error: error.into(),
-        }
-    }
-}
-
-/// `POST templates`: 201 `{template, receipt}`.
+/// `POST templates`: 201 `{template, receipt}`, in the order of a package publish.
 pub async fn publish(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let mut ids = (String::new(), String::new());
-    match publish_inner(&req, payload, &state, &mut ids).await {
-        Ok(response) => response,
-        Err(Rejection { status, error }) => {
-            crate::metrics::publish("template", status);
-            let (template_id, template_version) = (&ids.0, &ids.1);
-            if status == "error" {
-                tracing::error!(event = "registry_publish_failed", kind = "template", template_id, template_version, error = %error, "registry_publish_failed");
-            } else {
-                tracing::warn!(event = "registry_publish_rejected", kind = "template", template_id, template_version, reason = status, error = %error, "registry_publish_rejected");
-            }
-            error.error_response()
-        }
-    }
+    let outcome = publish_inner(&req, payload, &state, &mut ids).await;
+    publishing::respond(Kind::Template, &ids, outcome)
 }
 
 async fn publish_inner(
     req: &HttpRequest,
     payload: web::Payload,
-    state: &web::Data<AppState>,
+    state: &AppState,
     ids: &mut (String, String),
 ) -> Result<HttpResponse, Rejection> {
     let body = h::read_body(req, payload, TEMPLATE_BODY_LIMIT)
@@ -91,48 +63,22 @@ async fn publish_inner(
         identity.template_id.to_string(),
         identity.template_version.to_string(),
     );
-    let principal = auth::authenticate(req, &state.store, &state.first_party)
-        .await
-        .map_err(|error| match error {
-            ApiError::Storage(_) => Rejection {
-                status: "error",
-                error,
-            },
-            error => Rejection {
-                status: "unauthorized",
-                error,
-            },
-        })?;
-    principal
-        .require("publish:template")
-        .map_err(reject("unauthorized"))?;
     let (template_id, version) = ids.clone();
+
+    let principal = publishing::publisher(req, state, "publish:template").await?;
     if state.store.template_exists(&template_id, &version).await? {
-        return Err(reject("conflict")(ApiError::Conflict(
-            "template version already exists".into(),
-        )));
+        return Err(publishing::version_exists(Kind::Template));
     }
     let keys = state.keys.clone();
     let publisher = principal.identity();
     let published_at = publish::now_rfc3339();
-    let built: BuiltTemplate =
-        web::block(move || domain::build_template(identity, &publisher, &published_at, &keys))
-            .await
-            .map_err(|e| reject("error")(ApiError::Internal(e.to_string())))?
-            .map_err(|invalid| reject("invalid")(invalid.into()))?;
-    let owner = state.store.owner("template", &template_id).await?;
-    let namespaces = state
-        .store
-        .namespaces_named(&auth::namespace_candidates(&template_id))
-        .await?;
-    let claim_namespace = auth::decide_publish(
-        &principal,
-        "template",
-        &template_id,
-        owner.as_ref(),
-        &namespaces,
-    )
-    .map_err(|message| reject("unauthorized")(ApiError::Forbidden(message)))?;
+    let built: BuiltTemplate = publishing::build(move || {
+        domain::build_template(identity, &publisher, &published_at, &keys)
+    })
+    .await?;
+    let claim_namespace =
+        publishing::claim(state, &principal, Kind::Template, &template_id).await?;
+
     let new = NewTemplate {
         record: built.record.clone(),
         rendered_record: built.rendered_record.clone(),
@@ -141,23 +87,12 @@ async fn publish_inner(
         claim_namespace,
         actor: principal.actor(),
     };
-    match state
+    let outcome = state
         .store
         .detached(move |store| async move { store.insert_template(new).await })
-        .await?
-    {
-        InsertOutcome::Inserted => {}
-        InsertOutcome::VersionExists => {
-            return Err(reject("conflict")(ApiError::Conflict(
-                "template version already exists".into(),
-            )));
-        }
-        InsertOutcome::NotOwner { .. } | InsertOutcome::ImportedKeyConflict { .. } => {
-            return Err(reject("unauthorized")(ApiError::Forbidden(format!(
-                "template {template_id} is owned by another publisher"
-            ))));
-        }
-    }
+        .await?;
+    publishing::inserted(Kind::Template, &template_id, outcome)?;
+
     crate::metrics::publish("template", "success");
     let record = &built.record;
     tracing::info!(
@@ -202,14 +137,7 @@ pub async fn record(
         return Ok(h::not_modified(&etag, SHORT_LIVED));
     }
     let body = splice(&row.body, &[("download_count", &count)]);
-    Ok(HttpResponse::Ok()
-        .insert_header((
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        ))
-        .insert_header((header::ETAG, etag))
-        .insert_header((header::CACHE_CONTROL, SHORT_LIVED))
-        .body(body))
+    Ok(h::json_ok(etag, SHORT_LIVED).body(body))
 }
 
 /// `GET templates/{id}/{v}/download`: the template package; one query.
@@ -243,21 +171,11 @@ pub async fn download(
     let body = row
         .body
         .ok_or_else(|| ApiError::Internal("template body missing".into()))?;
-    let filename = format!(
-        "{}-{}.anip-template.json",
-        super::packages::sanitize_filename(template_id.as_str()),
-        super::packages::sanitize_filename(version.as_str())
-    );
-    Ok(HttpResponse::Ok()
-        .insert_header((
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        ))
-        .insert_header((header::ETAG, etag))
-        .insert_header((header::CACHE_CONTROL, IMMUTABLE))
-        .insert_header((
-            header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{filename}\""),
+    Ok(h::json_ok(etag, IMMUTABLE)
+        .insert_header(h::attachment(
+            template_id.as_str(),
+            version.as_str(),
+            ".anip-template.json",
         ))
         .body(body))
 }
