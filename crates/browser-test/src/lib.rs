@@ -78,6 +78,12 @@ pub enum BrowserError {
     Io(#[from] std::io::Error),
 }
 
+/// How long [`Browser::submit`] waits for the page a form leads to.
+pub const NAVIGATION_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A global the current page is marked with before a navigation, to tell the new page from it.
+const OLD_PAGE_MARK: &str = "__browserTestOldPage";
+
 /// Shorthand for browser results.
 pub type Result<T, E = BrowserError> = std::result::Result<T, E>;
 
@@ -508,20 +514,52 @@ impl Browser {
     }
 
     /// Submits the form matching the CSS selector: clicks its submit button as a user would,
-    /// or submits it directly when it has none.
+    /// or submits it directly when it has none. Then waits, up to [`NAVIGATION_TIMEOUT`], until
+    /// the page the form leads to has loaded: a server-rendered form always navigates, and a
+    /// read made before the new page arrives would read the old one.
     pub async fn submit(&self, css: &str) -> Result<()> {
+        self.execute(
+            &format!("window.{OLD_PAGE_MARK} = true; return null;"),
+            Vec::new(),
+        )
+        .await?;
         let form = self
             .client()
             .form(Locator::Css(css))
             .await
             .map_err(command_error(format!("finding form `{css}`")))?;
         match form.submit().await {
-            Ok(()) => Ok(()),
+            Ok(()) => {}
             Err(error) if error.is_no_such_element() => form
                 .submit_direct()
                 .await
-                .map_err(command_error(format!("submitting `{css}`"))),
-            Err(error) => Err(command_error(format!("submitting `{css}`"))(error)),
+                .map_err(command_error(format!("submitting `{css}`")))?,
+            Err(error) => return Err(command_error(format!("submitting `{css}`"))(error)),
+        }
+        self.wait_for_new_page(&format!("submitting `{css}`")).await
+    }
+
+    /// Waits until the page marked with [`OLD_PAGE_MARK`] has been replaced and the new one
+    /// has loaded. A script run while the navigation is under way may fail; that is "not yet".
+    async fn wait_for_new_page(&self, action: &str) -> Result<()> {
+        let script = format!(
+            "return window.{OLD_PAGE_MARK} === undefined && document.readyState === 'complete';"
+        );
+        let deadline = Instant::now() + NAVIGATION_TIMEOUT;
+        loop {
+            if let Ok(Value::Bool(true)) = self.client().execute(&script, Vec::new()).await {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(BrowserError::Command {
+                    action: action.to_owned(),
+                    message: format!(
+                        "no new page loaded within {} s",
+                        NAVIGATION_TIMEOUT.as_secs()
+                    ),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
