@@ -5,7 +5,7 @@ use serde_json::json;
 use tokio_postgres::Row;
 
 use super::publishers::AdminQuery;
-use super::{audit, rfc3339, Actor, AdminList, Store, StoreError};
+use super::{audit, rfc3339, Actor, AdminList, Event, Store, StoreError};
 use crate::model::{Lifecycle, Page};
 
 /// An abuse report (upstream's `RegistryAbuseReport`, plus the optional `target_version`).
@@ -101,37 +101,32 @@ impl Store {
         new: NewAbuseReport,
         actor: Actor,
     ) -> Result<AbuseReport, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let row = tx
-            .query_one(
-                &format!(
-                    "INSERT INTO registry_abuse_reports \
-                     (target_kind, target_id, target_version, category, reason, reporter_contact) \
-                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING {REPORT_COLUMNS}"
-                ),
-                &[
-                    &new.target_kind,
-                    &new.target_id,
-                    &new.target_version,
-                    &new.category,
-                    &new.reason,
-                    &new.reporter_contact,
-                ],
-            )
-            .await?;
-        let created = report(&row);
-        audit(
-            &tx,
-            &actor,
-            "abuse.report.created",
-            &created.target_kind,
-            &created.target_id,
-            &json!({"report_id": created.report_id, "category": created.category}),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(created)
+        let sql = format!(
+            "INSERT INTO registry_abuse_reports \
+             (target_kind, target_id, target_version, category, reason, reporter_contact) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {REPORT_COLUMNS}"
+        );
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] = [
+            &new.target_kind,
+            &new.target_id,
+            &new.target_version,
+            &new.category,
+            &new.reason,
+            &new.reporter_contact,
+        ];
+        self.write_audited(&sql, &params, |row| {
+            let created = report(row);
+            let event = Event::new(
+                actor,
+                "abuse.report.created",
+                &created.target_kind,
+                &created.target_id,
+                json!({"report_id": created.report_id, "category": created.category}),
+            );
+            (created, event)
+        })
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("a report insert returned no row".into()))
     }
 
     /// Sets a report's status; an empty resolution keeps the previous one. `None` if no report
@@ -143,33 +138,23 @@ impl Store {
         resolution: String,
         actor: Actor,
     ) -> Result<Option<AbuseReport>, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let row = tx
-            .query_opt(
-                &format!(
-                    "UPDATE registry_abuse_reports SET status = $2, \
-                     resolution = CASE WHEN $3 = '' THEN resolution ELSE $3 END, updated_at = now() \
-                     WHERE report_id = CAST($1 AS text)::uuid RETURNING {REPORT_COLUMNS}"
-                ),
-                &[&report_id, &status, &resolution],
-            )
-            .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let updated = report(&row);
-        audit(
-            &tx,
-            &actor,
-            "abuse.report.status.updated",
-            &updated.target_kind,
-            &updated.target_id,
-            &json!({"report_id": updated.report_id, "status": status, "resolution": resolution}),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(Some(updated))
+        let sql = format!(
+            "UPDATE registry_abuse_reports SET status = $2, \
+             resolution = CASE WHEN $3 = '' THEN resolution ELSE $3 END, updated_at = now() \
+             WHERE report_id = CAST($1 AS text)::uuid RETURNING {REPORT_COLUMNS}"
+        );
+        self.write_audited(&sql, &[&report_id, &status, &resolution], |row| {
+            let updated = report(row);
+            let event = Event::new(
+                actor,
+                "abuse.report.status.updated",
+                &updated.target_kind,
+                &updated.target_id,
+                json!({"report_id": updated.report_id, "status": status, "resolution": resolution}),
+            );
+            (updated, event)
+        })
+        .await
     }
 
     /// Applies a takedown for a report, in one transaction with the report's move to

@@ -161,6 +161,78 @@ impl Store {
     }
 }
 
+/// The audit event recorded with a write, in its transaction: who did what to which target.
+pub(crate) struct Event {
+    pub actor: Actor,
+    pub event_type: &'static str,
+    pub target_type: String,
+    pub target_id: String,
+    pub metadata: Value,
+    /// The write changes what the public listings show (a publisher's name or status): every
+    /// replica's listing cache is told, in the same transaction.
+    pub listings: bool,
+}
+
+impl Event {
+    pub fn new(
+        actor: Actor,
+        event_type: &'static str,
+        target_type: &str,
+        target_id: &str,
+        metadata: Value,
+    ) -> Self {
+        Event {
+            actor,
+            event_type,
+            target_type: target_type.to_owned(),
+            target_id: target_id.to_owned(),
+            metadata,
+            listings: false,
+        }
+    }
+
+    /// Marks the write as one the listings show.
+    pub fn shown_in_listings(self) -> Self {
+        Event {
+            listings: true,
+            ..self
+        }
+    }
+}
+
+impl Store {
+    /// Runs `sql`, a write that returns the row it wrote (`RETURNING`) or none, and when there
+    /// is a row, records the event `describe` makes of it, in one transaction. `None` when the
+    /// write matched nothing: nothing is recorded and the transaction rolls back.
+    pub(crate) async fn write_audited<T>(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+        describe: impl FnOnce(&tokio_postgres::Row) -> (T, Event),
+    ) -> Result<Option<T>, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let Some(row) = tx.query_opt(sql, params).await? else {
+            return Ok(None);
+        };
+        let (written, event) = describe(&row);
+        audit(
+            &tx,
+            &event.actor,
+            event.event_type,
+            &event.target_type,
+            &event.target_id,
+            &event.metadata,
+        )
+        .await?;
+        if event.listings {
+            packages::notify_listings_changed(&tx).await?;
+        }
+        tx.commit().await?;
+        Ok(Some(written))
+    }
+}
+
 /// Writes an audit event inside the caller's transaction.
 pub(crate) async fn audit(
     client: &tokio_postgres::Transaction<'_>,

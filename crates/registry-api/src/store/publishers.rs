@@ -4,7 +4,7 @@ use serde_json::json;
 use tokio_postgres::types::Json;
 use tokio_postgres::Row;
 
-use super::{audit, like_escape, rfc3339, Actor, AdminList, Store, StoreError};
+use super::{like_escape, rfc3339, Actor, AdminList, Event, Store, StoreError};
 use crate::model::{ArtifactSummary, NamespaceSummary, Page, Publisher, TokenScopes, TokenSummary};
 
 /// A publish token as stored (the hash, never the secret).
@@ -155,7 +155,7 @@ impl Store {
         Ok(())
     }
 
-    /// Creates a publisher; `false` if the id is taken.
+    /// Creates a publisher; `None` if the id is taken.
     pub async fn create_publisher(
         &self,
         publisher_id: String,
@@ -163,31 +163,23 @@ impl Store {
         display_name: String,
         actor: Actor,
     ) -> Result<Option<Publisher>, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let row = tx
-            .query_opt(
-                &format!(
-                    "INSERT INTO registry_publishers (publisher_id, publisher_type, display_name) \
-                     VALUES ($1, $2, $3) ON CONFLICT (publisher_id) DO NOTHING RETURNING {PUBLISHER_COLUMNS}"
-                ),
-                &[&publisher_id, &publisher_type, &display_name],
-            )
-            .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        audit(
-            &tx,
-            &actor,
+        let sql = format!(
+            "INSERT INTO registry_publishers (publisher_id, publisher_type, display_name) \
+             VALUES ($1, $2, $3) ON CONFLICT (publisher_id) DO NOTHING RETURNING {PUBLISHER_COLUMNS}"
+        );
+        let event = Event::new(
+            actor,
             "publisher.created",
             "publisher",
             &publisher_id,
-            &json!({"publisher_type": publisher_type}),
+            json!({"publisher_type": publisher_type}),
+        );
+        self.write_audited(
+            &sql,
+            &[&publisher_id, &publisher_type, &display_name],
+            |row| (publisher(row), event),
         )
-        .await?;
-        tx.commit().await?;
-        Ok(Some(publisher(&row)))
+        .await
     }
 
     /// A publisher by id.
@@ -226,33 +218,24 @@ impl Store {
         website_url: String,
         actor: Actor,
     ) -> Result<Option<Publisher>, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let row = tx
-            .query_opt(
-                &format!(
-                    "UPDATE registry_publishers SET display_name = $2, description = $3, website_url = $4, \
-                     updated_at = now() WHERE publisher_id = $1 AND status = 'active' RETURNING {PUBLISHER_COLUMNS}"
-                ),
-                &[&publisher_id, &display_name, &description, &website_url],
-            )
-            .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        audit(
-            &tx,
-            &actor,
+        let sql = format!(
+            "UPDATE registry_publishers SET display_name = $2, description = $3, website_url = $4, \
+             updated_at = now() WHERE publisher_id = $1 AND status = 'active' RETURNING {PUBLISHER_COLUMNS}"
+        );
+        let event = Event::new(
+            actor,
             "publisher.updated",
             "publisher",
             &publisher_id,
-            &json!({"display_name": display_name, "website_url": website_url}),
+            json!({"display_name": display_name, "website_url": website_url}),
         )
-        .await?;
-        // The listings show publishers' names and statuses.
-        super::packages::notify_listings_changed(&tx).await?;
-        tx.commit().await?;
-        Ok(Some(publisher(&row)))
+        .shown_in_listings();
+        self.write_audited(
+            &sql,
+            &[&publisher_id, &display_name, &description, &website_url],
+            |row| (publisher(row), event),
+        )
+        .await
     }
 
     /// Sets a publisher's status (and trust level).
@@ -262,33 +245,29 @@ impl Store {
         change: PublisherStatusChange,
         actor: Actor,
     ) -> Result<Option<Publisher>, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let row = tx
-            .query_opt(
-                &format!(
-                    "UPDATE registry_publishers SET status = $2, trust_level = COALESCE($3, trust_level), \
-                     status_reason = $4, updated_at = now() WHERE publisher_id = $1 RETURNING {PUBLISHER_COLUMNS}"
-                ),
-                &[&publisher_id, &change.status, &change.trust_level, &change.reason],
-            )
-            .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        audit(
-            &tx,
-            &actor,
+        let sql = format!(
+            "UPDATE registry_publishers SET status = $2, trust_level = COALESCE($3, trust_level), \
+             status_reason = $4, updated_at = now() WHERE publisher_id = $1 RETURNING {PUBLISHER_COLUMNS}"
+        );
+        let event = Event::new(
+            actor,
             "publisher.status_updated",
             "publisher",
             &publisher_id,
-            &json!({"status": change.status, "trust_level": change.trust_level, "reason": change.reason}),
+            json!({"status": change.status, "trust_level": change.trust_level, "reason": change.reason}),
         )
-        .await?;
-        // The listings show publishers' names and statuses.
-        super::packages::notify_listings_changed(&tx).await?;
-        tx.commit().await?;
-        Ok(Some(publisher(&row)))
+        .shown_in_listings();
+        self.write_audited(
+            &sql,
+            &[
+                &publisher_id,
+                &change.status,
+                &change.trust_level,
+                &change.reason,
+            ],
+            |row| (publisher(row), event),
+        )
+        .await
     }
 
     /// The admin publisher list.
@@ -389,32 +368,24 @@ impl Store {
         artifact_kinds: Vec<String>,
         actor: Actor,
     ) -> Result<Option<NamespaceSummary>, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let row = tx
-            .query_opt(
-                &format!(
-                    "INSERT INTO registry_namespaces (namespace, publisher_id, artifact_kinds, status) \
-                     VALUES ($1, $2, $3, 'pending_verification') ON CONFLICT (namespace) DO NOTHING \
-                     RETURNING {NAMESPACE_COLUMNS}"
-                ),
-                &[&namespace_name, &publisher_id, &artifact_kinds],
-            )
-            .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        audit(
-            &tx,
-            &actor,
+        let sql = format!(
+            "INSERT INTO registry_namespaces (namespace, publisher_id, artifact_kinds, status) \
+             VALUES ($1, $2, $3, 'pending_verification') ON CONFLICT (namespace) DO NOTHING \
+             RETURNING {NAMESPACE_COLUMNS}"
+        );
+        let event = Event::new(
+            actor,
             "namespace.claimed",
             "namespace",
             &namespace_name,
-            &json!({"artifact_kinds": artifact_kinds, "publisher_id": publisher_id}),
+            json!({"artifact_kinds": artifact_kinds, "publisher_id": publisher_id}),
+        );
+        self.write_audited(
+            &sql,
+            &[&namespace_name, &publisher_id, &artifact_kinds],
+            |row| (namespace(row), event),
         )
-        .await?;
-        tx.commit().await?;
-        Ok(Some(namespace(&row)))
+        .await
     }
 
     /// Sets a namespace's status.
@@ -425,31 +396,21 @@ impl Store {
         reason: String,
         actor: Actor,
     ) -> Result<Option<NamespaceSummary>, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let row = tx
-            .query_opt(
-                &format!(
-                    "UPDATE registry_namespaces SET status = $2, status_reason = $3, updated_at = now() \
-                     WHERE namespace = $1 RETURNING {NAMESPACE_COLUMNS}"
-                ),
-                &[&namespace_name, &status, &reason],
-            )
-            .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        audit(
-            &tx,
-            &actor,
+        let sql = format!(
+            "UPDATE registry_namespaces SET status = $2, status_reason = $3, updated_at = now() \
+             WHERE namespace = $1 RETURNING {NAMESPACE_COLUMNS}"
+        );
+        let event = Event::new(
+            actor,
             "namespace.status_updated",
             "namespace",
             &namespace_name,
-            &json!({"status": status, "reason": reason}),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(Some(namespace(&row)))
+            json!({"status": status, "reason": reason}),
+        );
+        self.write_audited(&sql, &[&namespace_name, &status, &reason], |row| {
+            (namespace(row), event)
+        })
+        .await
     }
 
     /// The admin namespace list.
@@ -532,31 +493,21 @@ impl Store {
         reason: String,
         actor: Actor,
     ) -> Result<Option<ArtifactSummary>, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let row = tx
-            .query_opt(
-                &format!(
-                    "UPDATE registry_artifact_ownership SET status = $3, updated_at = now() \
-                     WHERE artifact_kind = $1 AND artifact_id = $2 RETURNING {ARTIFACT_COLUMNS}"
-                ),
-                &[&kind, &artifact_id, &status],
-            )
-            .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        audit(
-            &tx,
-            &actor,
+        let sql = format!(
+            "UPDATE registry_artifact_ownership SET status = $3, updated_at = now() \
+             WHERE artifact_kind = $1 AND artifact_id = $2 RETURNING {ARTIFACT_COLUMNS}"
+        );
+        let event = Event::new(
+            actor,
             "artifact.status_updated",
             &kind,
             &artifact_id,
-            &json!({"status": status, "reason": reason}),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(Some(artifact(&row)))
+            json!({"status": status, "reason": reason}),
+        );
+        self.write_audited(&sql, &[&kind, &artifact_id, &status], |row| {
+            (artifact(row), event)
+        })
+        .await
     }
 
     /// A token by id, with its publisher's type and status.
@@ -606,33 +557,29 @@ impl Store {
         new: NewToken,
         actor: Actor,
     ) -> Result<TokenSummary, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let row = tx
-            .query_one(
-                &format!(
-                    "INSERT INTO registry_publish_tokens (token_id, publisher_id, token_hash, label, scopes, expires_at) \
-                     VALUES (gen_random_uuid(), $1, $2, $3, $4, $5) RETURNING {TOKEN_COLUMNS}"
-                ),
-                &[&new.publisher_id, &new.token_hash, &new.label, &Json(&new.scopes), &new.expires_at],
-            )
-            .await?;
-        let summary = token(&row);
+        let sql = format!(
+            "INSERT INTO registry_publish_tokens (token_id, publisher_id, token_hash, label, scopes, expires_at) \
+             VALUES (gen_random_uuid(), $1, $2, $3, $4, $5) RETURNING {TOKEN_COLUMNS}"
+        );
         let actor = Actor {
             publisher_id: actor.publisher_id.or(Some(new.publisher_id.clone())),
             ..actor
         };
-        audit(
-            &tx,
-            &actor,
-            "token.created",
-            "token",
-            &summary.token_id,
-            &json!({"label": new.label, "scopes": new.scopes}),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(summary)
+        let metadata = json!({"label": new.label, "scopes": new.scopes});
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] = [
+            &new.publisher_id,
+            &new.token_hash,
+            &new.label,
+            &Json(&new.scopes),
+            &new.expires_at,
+        ];
+        self.write_audited(&sql, &params, |row| {
+            let summary = token(row);
+            let event = Event::new(actor, "token.created", "token", &summary.token_id, metadata);
+            (summary, event)
+        })
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("a token insert returned no row".into()))
     }
 
     /// A publisher's tokens.
@@ -660,22 +607,12 @@ impl Store {
         token_id: String,
         actor: Actor,
     ) -> Result<Option<TokenSummary>, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let row = tx
-            .query_opt(
-                &format!(
-                    "UPDATE registry_publish_tokens SET revoked_at = COALESCE(revoked_at, now()), updated_at = now() \
-                     WHERE publisher_id = $1 AND token_id = CAST($2 AS text)::uuid RETURNING {TOKEN_COLUMNS}"
-                ),
-                &[&publisher_id, &token_id],
-            )
-            .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        audit(&tx, &actor, "token.revoked", "token", &token_id, &json!({})).await?;
-        tx.commit().await?;
-        Ok(Some(token(&row)))
+        let sql = format!(
+            "UPDATE registry_publish_tokens SET revoked_at = COALESCE(revoked_at, now()), updated_at = now() \
+             WHERE publisher_id = $1 AND token_id = CAST($2 AS text)::uuid RETURNING {TOKEN_COLUMNS}"
+        );
+        let event = Event::new(actor, "token.revoked", "token", &token_id, json!({}));
+        self.write_audited(&sql, &[&publisher_id, &token_id], |row| (token(row), event))
+            .await
     }
 }
