@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
+use super::cpu::Processes;
+
 /// What one wrk run measured.
 #[derive(Clone, Debug)]
 pub struct LoadResult {
@@ -19,6 +21,11 @@ pub struct LoadResult {
     pub p99_ms: f64,
     pub non_2xx: u64,
     pub socket_errors: u64,
+    /// Responses wrk counted (`N requests in ...`).
+    pub completed: u64,
+    /// The CPU each charged process spent per request, when the run was charged to some
+    /// ([`Load::processes`]).
+    pub cpu: Option<String>,
 }
 
 impl fmt::Display for LoadResult {
@@ -37,11 +44,13 @@ impl fmt::Display for LoadResult {
 }
 
 /// Settings of one wrk run.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone)]
 pub struct Load {
     pub threads: u32,
     pub connections: u32,
     pub duration: Duration,
+    /// The processes serving the load, whose CPU time each run is charged with.
+    pub processes: Option<Processes>,
 }
 
 impl Load {
@@ -83,6 +92,8 @@ impl Load {
             cmd.arg("-s").arg(script);
         }
         cmd.arg(url);
+        eprintln!("== {label}");
+        let before = self.processes.as_ref().map(Processes::snapshot);
         let out = cmd
             .output()
             .context("could not run wrk (apt-get install wrk)")?;
@@ -94,7 +105,15 @@ impl Load {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        parse_wrk(label, &text)
+        let mut result = parse_wrk(label, &text)?;
+        if let (Some(processes), Some(before)) = (&self.processes, &before) {
+            result.cpu = processes.per_request(before, result.completed);
+        }
+        eprintln!("   {result}");
+        if let Some(cpu) = &result.cpu {
+            eprintln!("   {cpu}");
+        }
+        Ok(result)
     }
 }
 
@@ -107,11 +126,14 @@ pub fn parse_wrk(label: &str, text: &str) -> anyhow::Result<LoadResult> {
         p99_ms: f64::NAN,
         non_2xx: 0,
         socket_errors: 0,
+        completed: 0,
+        cpu: None,
     };
     for line in text.lines().map(str::trim) {
         let fields: Vec<&str> = line.split_whitespace().collect();
         match fields.as_slice() {
             ["Requests/sec:", rps] => result.requests_per_sec = rps.parse()?,
+            [n, "requests", "in", ..] => result.completed = n.parse()?,
             ["50%", value] => result.p50_ms = parse_duration_ms(value)?,
             ["99%", value] => result.p99_ms = parse_duration_ms(value)?,
             ["Non-2xx", "or", "3xx", "responses:", n] => result.non_2xx = n.parse()?,
@@ -241,5 +263,6 @@ Transfer/sec:    700.00MB
         assert!((r.p99_ms - 2.5).abs() < 1e-9);
         assert_eq!(r.non_2xx, 5);
         assert_eq!(r.socket_errors, 3);
+        assert_eq!(r.completed, 123456);
     }
 }

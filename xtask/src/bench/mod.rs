@@ -1,6 +1,7 @@
 //! Benchmarks: load harnesses that start the real services and measure them beside a baseline
 //! run on the same machine in the same run.
 
+pub mod cpu;
 pub mod load;
 pub mod registry;
 pub mod runtime;

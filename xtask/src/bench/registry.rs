@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
+use super::cpu::{ProcessSet, Processes};
 use super::load::{Load, LoadResult, StaticServer};
 use crate::local::{cargo, run as run_command, terminate, workspace_root};
 
@@ -63,7 +64,14 @@ pub fn run(args: RegistryBenchArgs) -> anyhow::Result<()> {
     let port = free_port()?;
     let base = format!("http://127.0.0.1:{port}/registry-api/v1");
     let mut registry = start_registry(&root, &bench_dir, &db_url, port)?;
-    let outcome = rt.block_on(measure(&args, &base, &db_url, &bench_dir));
+    let processes = Processes {
+        sets: vec![
+            ("registry", ProcessSet::Pid(registry.id())),
+            ("postgres", ProcessSet::Postgres(bench_dir.join("pg/data"))),
+        ],
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let outcome = rt.block_on(measure(&args, &base, &db_url, &bench_dir, processes));
     terminate(&mut registry, "anip-registry", Duration::from_secs(30));
     pg.stop()?;
     let report = outcome?;
@@ -135,6 +143,7 @@ async fn measure(
     base: &str,
     db_url: &str,
     dir: &Path,
+    processes: Processes,
 ) -> anyhow::Result<String> {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
@@ -151,6 +160,7 @@ async fn measure(
         threads: 2,
         connections: args.connections,
         duration: Duration::from_secs(args.seconds),
+        processes: Some(processes),
     };
     if !args.list_search_only {
         measure_publish_and_download(args, base, dir, &http, &load, &mut lines).await?;
@@ -232,7 +242,11 @@ async fn measure_publish_and_download(
     fs::write(static_root.join("package.json"), &served)?;
     let nginx_port = free_port()?;
     let nginx = StaticServer::start(&dir.join("nginx"), &static_root, nginx_port)?;
-    let ceiling = load.run(
+    let unmetered = Load {
+        processes: None,
+        ..load.clone()
+    };
+    let ceiling = unmetered.run(
         &format!("nginx static file ({} bytes)", served.len()),
         &format!("http://127.0.0.1:{nginx_port}/package.json"),
         &[],
@@ -259,9 +273,9 @@ async fn measure_publish_and_download(
             &[&format!("If-None-Match: {etag}")],
         )?
     };
-    lines.push(ceiling.to_string());
-    lines.push(download.to_string());
-    lines.push(revalidate.to_string());
+    push(lines, &ceiling);
+    push(lines, &download);
+    push(lines, &revalidate);
     lines.push(format!(
         "{:<56} {:>9.0}%",
         "download / static-file ceiling",
@@ -314,7 +328,7 @@ async fn measure_list_and_search(
     )?;
     let cached = [&list, &list_deep, &search, &prefix, &medium, &broad];
     for r in cached {
-        lines.push(r.to_string());
+        push(lines, r);
     }
 
     // Every request a page no other request of the run asked for within the cache's TTL: what
@@ -334,7 +348,7 @@ async fn measure_list_and_search(
         uncached.push(result);
     }
     for r in &uncached {
-        lines.push(r.to_string());
+        push(lines, r);
     }
     check_errors(&cached)?;
     check_errors(&uncached.iter().collect::<Vec<_>>())
@@ -385,6 +399,14 @@ end
         .replace("STRIDE", &threads.to_string())
         .replace("KEYS", &UNCACHED_KEYS.to_string())
         .replace("QUERY", query)
+}
+
+/// A run's line in the report, and its CPU per request when it was measured.
+fn push(lines: &mut Vec<String>, result: &LoadResult) {
+    lines.push(result.to_string());
+    if let Some(cpu) = &result.cpu {
+        lines.push(format!("  {cpu}"));
+    }
 }
 
 fn check_errors(results: &[&LoadResult]) -> anyhow::Result<()> {

@@ -23,7 +23,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use serde_json::{json, Map, Value};
 
-use super::load::{parse_wrk, LoadResult};
+use super::cpu::{ProcessSet, Processes};
+use super::load::{Load, LoadResult};
 use crate::local::{cargo, run as run_command, terminate, workspace_root};
 
 #[derive(clap::Args)]
@@ -79,11 +80,11 @@ pub fn run(args: RuntimeBenchArgs) -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let load = Wrk {
+    let load = Load {
         threads: args.threads,
         connections: args.connections,
         duration: Duration::from_secs(args.seconds),
-        dir: bench_dir.clone(),
+        processes: None,
     };
     let mut lines = vec![format!(
         "Runtime benchmark ({} cores, wrk -t{} -c{} -d{}s, loopback, release build, durable Postgres)",
@@ -117,7 +118,7 @@ pub fn run(args: RuntimeBenchArgs) -> anyhow::Result<()> {
         lines.push(format!(
             "  {:<42} {:>8.1}%",
             "invoke with the grown log / empty log",
-            100.0 * seeded.result.requests_per_sec / ours.invoke.result.requests_per_sec
+            100.0 * seeded.requests_per_sec / ours.invoke.requests_per_sec
         ));
     }
     for note in &ours.notes {
@@ -140,9 +141,9 @@ pub fn run(args: RuntimeBenchArgs) -> anyhow::Result<()> {
                 lines.push(format!(
                     "  {:<42} {:>8.1}x   (p99 {:.2} ms vs {:.2} ms)",
                     name,
-                    a.result.requests_per_sec / b.result.requests_per_sec,
-                    a.result.p99_ms,
-                    b.result.p99_ms
+                    a.requests_per_sec / b.requests_per_sec,
+                    a.p99_ms,
+                    b.p99_ms
                 ));
             }
         }
@@ -158,8 +159,8 @@ pub fn run(args: RuntimeBenchArgs) -> anyhow::Result<()> {
     ours.check()
 }
 
-fn push_measured(lines: &mut Vec<String>, measured: &Measured) {
-    lines.push(format!("  {}", measured.result));
+fn push_measured(lines: &mut Vec<String>, measured: &LoadResult) {
+    lines.push(format!("  {measured}"));
     if let Some(cpu) = &measured.cpu {
         lines.push(format!("  {cpu}"));
     }
@@ -179,16 +180,16 @@ fn free_port() -> anyhow::Result<u16> {
 
 /// What our runtime measured.
 struct Ours {
-    discovery: Measured,
-    tokens: Measured,
-    invoke: Measured,
-    invoke_seeded: Option<Measured>,
+    discovery: LoadResult,
+    tokens: LoadResult,
+    invoke: LoadResult,
+    invoke_seeded: Option<LoadResult>,
     notes: Vec<String>,
     problems: Vec<String>,
 }
 
 impl Ours {
-    fn results(&self) -> Vec<&Measured> {
+    fn results(&self) -> Vec<&LoadResult> {
         let mut all = vec![&self.discovery, &self.tokens, &self.invoke];
         all.extend(self.invoke_seeded.as_ref());
         all
@@ -196,7 +197,7 @@ impl Ours {
 
     fn check(&self) -> anyhow::Result<()> {
         let mut problems = self.problems.clone();
-        for r in self.results().into_iter().map(|m| &m.result) {
+        for r in self.results().into_iter() {
             if r.non_2xx > 0 {
                 problems.push(format!("{}: {} non-2xx responses", r.label, r.non_2xx));
             }
@@ -211,9 +212,9 @@ impl Ours {
 
 /// What the reference measured.
 struct Reference {
-    discovery: Measured,
-    tokens: Measured,
-    invoke: Measured,
+    discovery: LoadResult,
+    tokens: LoadResult,
+    invoke: LoadResult,
 }
 
 /// A child process stopped (SIGTERM, then SIGKILL) when dropped.
@@ -267,7 +268,7 @@ fn measure_ours(
     dir: &Path,
     db_url: &str,
     rt: &tokio::runtime::Runtime,
-    load: &Wrk,
+    load: &Load,
 ) -> anyhow::Result<Ours> {
     let release = target_dir(root).join("release");
     let backend_port = free_port()?;
@@ -324,20 +325,24 @@ fn measure_ours(
     // A warm-up so that connection pools and caches are filled before anything is measured.
     rt.block_on(warm_up(&base, &jwt))?;
 
+    let load = &Load {
+        processes: Some(processes),
+        ..load.clone()
+    };
     let discovery = load.run(
         "discovery GET /.well-known/anip",
         &format!("{base}/.well-known/anip"),
-        None,
-        &processes,
+        &[],
     )?;
-    let tokens = load.run(
+    let tokens = run_post(
+        load,
+        dir,
         "token issuance POST /anip/tokens (API key)",
         &format!("{base}/anip/tokens"),
-        Some(&Post {
+        &Post {
             bearer: API_KEY,
             body: TOKEN_BODY,
-        }),
-        &processes,
+        },
     )?;
     let mut notes = Vec::new();
     let mut problems = Vec::new();
@@ -347,7 +352,7 @@ fn measure_ours(
         db_url,
         rt,
         load,
-        processes: &processes,
+        dir,
     };
     let invoke = target.measure(
         "invoke search_flights (empty audit log)",
@@ -395,8 +400,9 @@ struct InvokeTarget<'a> {
     jwt: &'a str,
     db_url: &'a str,
     rt: &'a tokio::runtime::Runtime,
-    load: &'a Wrk,
-    processes: &'a Processes,
+    load: &'a Load,
+    /// Where the POST script is written.
+    dir: &'a Path,
 }
 
 impl InvokeTarget<'_> {
@@ -407,19 +413,20 @@ impl InvokeTarget<'_> {
         label: &str,
         notes: &mut Vec<String>,
         problems: &mut Vec<String>,
-    ) -> anyhow::Result<Measured> {
+    ) -> anyhow::Result<LoadResult> {
         let before = self.rt.block_on(audit_head(self.db_url))?;
-        let measured = self.load.run(
+        let measured = run_post(
+            self.load,
+            self.dir,
             label,
             &format!("{}/anip/invoke/search_flights", self.base),
-            Some(&Post {
+            &Post {
                 bearer: self.jwt,
                 body: INVOKE_BODY,
-            }),
-            self.processes,
+            },
         )?;
         let after = self.rt.block_on(audit_head(self.db_url))?;
-        let acknowledged = measured.completed.saturating_sub(measured.result.non_2xx);
+        let acknowledged = measured.completed.saturating_sub(measured.non_2xx);
         let written = u64::try_from(after - before).unwrap_or(0);
         // wrk does not count responses still in flight when it stops, so the log may hold a
         // few more entries than wrk saw answered, never fewer.
@@ -441,77 +448,17 @@ struct Post<'a> {
     body: &'a str,
 }
 
-/// wrk, with a Lua script for POST bodies written beside the report.
-struct Wrk {
-    threads: u32,
-    connections: u32,
-    duration: Duration,
-    dir: PathBuf,
-}
-
-/// What one run measured: wrk's report, the responses it counted, and the CPU per request of
-/// the processes serving it.
-struct Measured {
-    result: LoadResult,
-    completed: u64,
-    cpu: Option<String>,
-}
-
-impl Wrk {
-    /// Runs wrk against `url`, charging the CPU time of `processes`.
-    fn run(
-        &self,
-        label: &str,
-        url: &str,
-        post: Option<&Post<'_>>,
-        processes: &Processes,
-    ) -> anyhow::Result<Measured> {
-        anyhow::ensure!(
-            url.starts_with("http://127.0.0.1:"),
-            "load is only ever aimed at loopback, not {url}"
-        );
-        let mut cmd = Command::new("wrk");
-        cmd.arg("-t")
-            .arg(self.threads.to_string())
-            .arg("-c")
-            .arg(self.connections.to_string())
-            .arg("-d")
-            .arg(format!("{}s", self.duration.as_secs().max(1)))
-            .arg("--timeout")
-            .arg("5s")
-            .arg("--latency");
-        if let Some(post) = post {
-            let script = self.dir.join(format!("post-{}.lua", free_port()?));
-            fs::write(&script, lua_post(post))?;
-            cmd.arg("-s").arg(&script);
-        }
-        cmd.arg(url);
-        eprintln!("== {label}");
-        let before = processes.snapshot();
-        let out = cmd
-            .output()
-            .context("could not run wrk (apt-get install wrk)")?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        if !out.status.success() {
-            bail!(
-                "wrk failed: {}{}",
-                text,
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        let result = parse_wrk(label, &text)?;
-        let completed = completed_requests(&text);
-        let cpu = processes.per_request(&before, completed);
-        eprintln!("   {result}");
-        if let Some(cpu) = &cpu {
-            eprintln!("   {cpu}");
-        }
-        Ok(Measured {
-            result,
-            completed,
-            cpu,
-        })
-    }
+/// Runs `post` against `url` with `load`: the request is a wrk Lua script written into `dir`.
+fn run_post(
+    load: &Load,
+    dir: &Path,
+    label: &str,
+    url: &str,
+    post: &Post<'_>,
+) -> anyhow::Result<LoadResult> {
+    let script = dir.join(format!("post-{}.lua", free_port()?));
+    fs::write(&script, lua_post(post))?;
+    load.run_script(label, url, &script)
 }
 
 /// A wrk script that POSTs `body` with a bearer credential.
@@ -525,18 +472,6 @@ fn lua_post(post: &Post<'_>) -> String {
         quote(post.body),
         quote(&format!("Bearer {}", post.bearer))
     )
-}
-
-/// `123456 requests in 10.00s, ...` → 123456.
-fn completed_requests(text: &str) -> u64 {
-    text.lines()
-        .map(str::trim)
-        .find_map(|line| {
-            let mut fields = line.split_whitespace();
-            let n = fields.next()?.parse().ok()?;
-            (fields.next() == Some("requests") && fields.next() == Some("in")).then_some(n)
-        })
-        .unwrap_or(0)
 }
 
 fn http_client() -> anyhow::Result<reqwest::Client> {
@@ -802,7 +737,7 @@ fn measure_reference(
     root: &Path,
     dir: &Path,
     rt: &tokio::runtime::Runtime,
-    load: &Wrk,
+    load: &Load,
 ) -> Result<Reference, String> {
     let repo = match std::env::var_os("ANIP_UPSTREAM_REPO") {
         Some(repo) if Path::new(&repo).exists() => PathBuf::from(repo),
@@ -828,7 +763,7 @@ fn reference(
     dir: &Path,
     repo: &Path,
     rt: &tokio::runtime::Runtime,
-    load: &Wrk,
+    load: &Load,
 ) -> anyhow::Result<Reference> {
     // The venv outlives a run (installing takes a while); the example is extracted anew each
     // run into the run's directory and never leaves target/.
@@ -933,29 +868,34 @@ fn reference(
         );
         Ok(())
     })?;
+    let load = &Load {
+        processes: Some(processes),
+        ..load.clone()
+    };
     let discovery = load.run(
         "discovery GET /.well-known/anip",
         &format!("{base}/.well-known/anip"),
-        None,
-        &processes,
+        &[],
     )?;
-    let tokens = load.run(
+    let tokens = run_post(
+        load,
+        dir,
         "token issuance POST /anip/tokens (API key)",
         &format!("{base}/anip/tokens"),
-        Some(&Post {
+        &Post {
             bearer: REFERENCE_API_KEY,
             body: TOKEN_BODY,
-        }),
-        &processes,
+        },
     )?;
-    let invoke = load.run(
+    let invoke = run_post(
+        load,
+        dir,
         "invoke search_flights",
         &format!("{base}/anip/invoke/search_flights"),
-        Some(&Post {
+        &Post {
             bearer: &jwt,
             body: INVOKE_BODY,
-        }),
-        &processes,
+        },
     )?;
     Ok(Reference {
         discovery,
@@ -964,128 +904,12 @@ fn reference(
     })
 }
 
-/// The processes whose CPU time a run is charged with, by name, and how many cores they can
-/// use between them (the reference is one Python process: one core).
-#[derive(Clone)]
-struct Processes {
-    sets: Vec<(&'static str, ProcessSet)>,
-    cores: usize,
-}
-
-#[derive(Clone)]
-enum ProcessSet {
-    /// One process.
-    Pid(u32),
-    /// A Postgres cluster: the postmaster (its pid in `postmaster.pid`) and its children.
-    Postgres(PathBuf),
-}
-
-impl ProcessSet {
-    fn pids(&self) -> Vec<u32> {
-        match self {
-            ProcessSet::Pid(pid) => vec![*pid],
-            ProcessSet::Postgres(data) => {
-                let Some(master) = fs::read_to_string(data.join("postmaster.pid"))
-                    .ok()
-                    .and_then(|t| t.lines().next().and_then(|l| l.trim().parse::<u32>().ok()))
-                else {
-                    return Vec::new();
-                };
-                let mut pids = vec![master];
-                if let Ok(entries) = fs::read_dir("/proc") {
-                    for entry in entries.flatten() {
-                        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-                            continue;
-                        };
-                        if proc_stat(pid).is_some_and(|(ppid, _)| ppid == master) {
-                            pids.push(pid);
-                        }
-                    }
-                }
-                pids
-            }
-        }
-    }
-}
-
-/// `(parent pid, user + system CPU ticks)` of a process, from `/proc/<pid>/stat`.
-fn proc_stat(pid: u32) -> Option<(u32, u64)> {
-    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name is in parentheses and may hold spaces: fields count from after it.
-    let rest = &text[text.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ppid = fields.get(1)?.parse().ok()?;
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some((ppid, utime + stime))
-}
-
-/// Clock ticks per second of `/proc` CPU times.
-fn ticks_per_second() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
-impl Processes {
-    /// CPU ticks per process set, now. Processes that exited in between are not counted, so
-    /// the figures are lower bounds.
-    fn snapshot(&self) -> Vec<(u64, Vec<u32>)> {
-        self.sets
-            .iter()
-            .map(|(_, set)| {
-                let pids = set.pids();
-                let ticks = pids
-                    .iter()
-                    .filter_map(|p| proc_stat(*p))
-                    .map(|(_, t)| t)
-                    .sum();
-                (ticks, pids)
-            })
-            .collect()
-    }
-
-    /// `cpu per request: runtime 120 µs, ...` between two snapshots over `requests`.
-    fn per_request(&self, before: &[(u64, Vec<u32>)], requests: u64) -> Option<String> {
-        if self.sets.is_empty() || requests == 0 {
-            return None;
-        }
-        let tick_us = 1e6 / ticks_per_second();
-        let mut parts = Vec::new();
-        let mut total = 0.0;
-        for ((name, _), (ticks_before, pids)) in self.sets.iter().zip(before) {
-            let after: u64 = pids
-                .iter()
-                .filter_map(|p| proc_stat(*p))
-                .map(|(_, t)| t)
-                .sum();
-            let us = after.saturating_sub(*ticks_before) as f64 * tick_us / requests as f64;
-            total += us;
-            parts.push(format!("{name} {us:.0} µs"));
-        }
-        Some(format!(
-            "  CPU per request: {} = {total:.0} µs, so at most {:.0} req/s on {} core{} (wrk's own CPU aside)",
-            parts.join(" + "),
-            self.cores as f64 * 1e6 / total,
-            self.cores,
-            if self.cores == 1 { "" } else { "s" },
-        ))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn counts_wrk_requests_and_writes_post_scripts() {
-        assert_eq!(
-            completed_requests("  2 threads\n  123456 requests in 10.00s, 7.00GB read\n"),
-            123456
-        );
+    fn writes_post_scripts() {
         let script = lua_post(&Post {
             bearer: "k\"ey",
             body: r#"{"a":"b"}"#,
