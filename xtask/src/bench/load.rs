@@ -51,6 +51,9 @@ pub struct Load {
     pub duration: Duration,
     /// The processes serving the load, whose CPU time each run is charged with.
     pub processes: Option<Processes>,
+    /// wrk runs per measurement (at least one): the report is the run with the median
+    /// requests/s, with the responses, errors and non-2xx answers of all of them counted.
+    pub runs: u32,
 }
 
 impl Load {
@@ -65,6 +68,20 @@ impl Load {
     }
 
     fn run_with(
+        &self,
+        label: &str,
+        url: &str,
+        headers: &[&str],
+        script: Option<&Path>,
+    ) -> anyhow::Result<LoadResult> {
+        let mut results = Vec::new();
+        for _ in 0..self.runs.max(1) {
+            results.push(self.run_once(label, url, headers, script)?);
+        }
+        Ok(median(results))
+    }
+
+    fn run_once(
         &self,
         label: &str,
         url: &str,
@@ -115,6 +132,24 @@ impl Load {
         }
         Ok(result)
     }
+}
+
+/// The run with the median requests/s, labelled with the number of runs, carrying the
+/// responses, errors and non-2xx answers of all of them.
+fn median(mut results: Vec<LoadResult>) -> LoadResult {
+    results.sort_by(|a, b| a.requests_per_sec.total_cmp(&b.requests_per_sec));
+    let runs = results.len();
+    let (completed, non_2xx, socket_errors) = results.iter().fold((0, 0, 0), |(c, n, e), r| {
+        (c + r.completed, n + r.non_2xx, e + r.socket_errors)
+    });
+    let mut result = results.swap_remove(runs / 2);
+    if runs > 1 {
+        result.label = format!("{} (median of {runs})", result.label);
+    }
+    result.completed = completed;
+    result.non_2xx = non_2xx;
+    result.socket_errors = socket_errors;
+    result
 }
 
 /// Parses wrk's `--latency` report.
@@ -264,5 +299,17 @@ Transfer/sec:    700.00MB
         assert_eq!(r.non_2xx, 5);
         assert_eq!(r.socket_errors, 3);
         assert_eq!(r.completed, 123456);
+
+        let run = |rps: f64, completed: u64| LoadResult {
+            requests_per_sec: rps,
+            completed,
+            non_2xx: 1,
+            ..r.clone()
+        };
+        let m = median(vec![run(3.0, 30), run(1.0, 10), run(2.0, 20)]);
+        assert_eq!(m.requests_per_sec, 2.0);
+        assert_eq!(m.label, "x (median of 3)");
+        assert_eq!((m.completed, m.non_2xx), (60, 3));
+        assert_eq!(median(vec![run(5.0, 50)]).label, "x");
     }
 }

@@ -26,6 +26,10 @@ pub struct RegistryBenchArgs {
     /// wrk connections.
     #[arg(long, default_value_t = 32)]
     connections: u32,
+    /// wrk runs per row; each row reports the run with the median requests/s (more runs
+    /// steady the figures on a machine with noisy neighbours).
+    #[arg(long, default_value_t = 1)]
+    runs: u32,
     /// Packages published for the publish-latency figures.
     #[arg(long, default_value_t = 200)]
     publishes: usize,
@@ -161,6 +165,7 @@ async fn measure(
         connections: args.connections,
         duration: Duration::from_secs(args.seconds),
         processes: Some(processes),
+        runs: args.runs,
     };
     if !args.list_search_only {
         measure_publish_and_download(args, base, dir, &http, &load, &mut lines).await?;

@@ -35,6 +35,10 @@ pub struct RuntimeBenchArgs {
     /// wrk connections.
     #[arg(long, default_value_t = 32)]
     connections: u32,
+    /// wrk runs per row; each row reports the run with the median requests/s (more runs
+    /// steady the figures on a machine with noisy neighbours).
+    #[arg(long, default_value_t = 1)]
+    runs: u32,
     /// wrk threads.
     #[arg(long, default_value_t = 2)]
     threads: u32,
@@ -85,6 +89,7 @@ pub fn run(args: RuntimeBenchArgs) -> anyhow::Result<()> {
         connections: args.connections,
         duration: Duration::from_secs(args.seconds),
         processes: None,
+        runs: args.runs,
     };
     let mut lines = vec![format!(
         "Runtime benchmark ({} cores, wrk -t{} -c{} -d{}s, loopback, release build, durable Postgres)",
