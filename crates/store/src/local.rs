@@ -50,8 +50,18 @@ impl LocalPostgres {
     /// [`detach`](LocalPostgres::detach)ed) it is adopted, provided the port
     /// matches.
     pub fn start(dir: &Path, port: Option<u16>) -> Result<Self, StoreError> {
+        Self::start_with(dir, port, &[])
+    }
+
+    /// [`LocalPostgres::start`] with server settings (`-c name=value`), e.g. the memory and WAL
+    /// sizing a benchmark compares.
+    pub fn start_with(
+        dir: &Path,
+        port: Option<u16>,
+        settings: &[(&str, &str)],
+    ) -> Result<Self, StoreError> {
         let cluster = Cluster::prepare(dir, false)?;
-        let port = cluster.start(port.filter(|p| *p != 0), &[])?;
+        let port = cluster.start(port.filter(|p| *p != 0), settings)?;
         Ok(LocalPostgres {
             cluster,
             port,
