@@ -676,11 +676,10 @@ async fn seed_audit(db_url: &str, count: u64) -> anyhow::Result<i64> {
 }
 
 /// Settles what earlier writes left to do (vacuum, statistics, and writing the dirty pages
-/// out), so that the next run is not charged with them: after the token run (over 200,000
-/// tokens) autovacuum otherwise ran during the empty-log invocation run, and every process
-/// there cost a fifth more per request than in the grown-log run, which starts settled.
-/// (Two statements: VACUUM cannot run inside the implicit transaction of a multi-statement
-/// query.)
+/// out), so that the next run is not charged with them. Both invocation runs start settled:
+/// the token run before the empty-log one inserts over 200,000 tokens, and the seeding before
+/// the grown-log one a million entries. (Two statements: VACUUM cannot run inside the
+/// implicit transaction of a multi-statement query.)
 async fn settle(client: &tokio_postgres::Client) -> anyhow::Result<()> {
     client.batch_execute("VACUUM ANALYZE").await?;
     client.batch_execute("CHECKPOINT").await?;
