@@ -18,7 +18,7 @@ use anyhow::{bail, Context};
 use base64::Engine;
 use ring::rand::{SecureRandom, SystemRandom};
 
-use crate::local::{cargo, run as run_command, terminate, workspace_root};
+use crate::local::{cargo, run as run_command, target_dir, terminate, workspace_root};
 
 #[derive(clap::Args)]
 pub struct UpArgs {
@@ -478,12 +478,6 @@ fn announce(platform: &Platform, state_dir: &Path) -> anyhow::Result<()> {
     }
     println!();
     Ok(())
-}
-
-fn target_dir(root: &Path) -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"))
 }
 
 fn start_all(

@@ -113,7 +113,7 @@ impl Processes {
             parts.push(format!("{name} {us:.0} µs"));
         }
         Some(format!(
-            "  CPU per request: {} = {total:.0} µs, so at most {:.0} req/s on {} core{} (wrk's own CPU aside)",
+            "CPU per request: {} = {total:.0} µs, so at most {:.0} req/s on {} core{} (wrk's own CPU aside)",
             parts.join(" + "),
             self.cores as f64 * 1e6 / total,
             self.cores,

@@ -28,6 +28,17 @@ pub struct LoadResult {
     pub cpu: Option<String>,
 }
 
+impl LoadResult {
+    /// The result's line of a report, indented by `indent`, and under it its CPU per request
+    /// when the run was charged.
+    pub fn report(&self, indent: &str) -> String {
+        match &self.cpu {
+            Some(cpu) => format!("{indent}{self}\n{indent}  {cpu}"),
+            None => format!("{indent}{self}"),
+        }
+    }
+}
+
 impl fmt::Display for LoadResult {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -126,10 +137,7 @@ impl Load {
         if let (Some(processes), Some(before)) = (&self.processes, &before) {
             result.cpu = processes.per_request(before, result.completed);
         }
-        eprintln!("   {result}");
-        if let Some(cpu) = &result.cpu {
-            eprintln!("   {cpu}");
-        }
+        eprintln!("{}", result.report("   "));
         Ok(result)
     }
 }

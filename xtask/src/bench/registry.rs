@@ -8,7 +8,7 @@
 //!    part alone).
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,7 @@ use anyhow::{bail, Context};
 
 use super::cpu::{ProcessSet, Processes};
 use super::load::{Load, LoadResult, StaticServer};
-use crate::local::{cargo, run as run_command, terminate, workspace_root};
+use crate::local::{cargo, free_port, run as run_command, target_dir, terminate, workspace_root};
 
 #[derive(clap::Args)]
 pub struct RegistryBenchArgs {
@@ -53,7 +53,7 @@ pub fn run(args: RegistryBenchArgs) -> anyhow::Result<()> {
         eprintln!("== cargo build --release -p registry-api");
         run_command(cargo().args(["build", "--release", "-p", "registry-api"]))?;
     }
-    let bench_dir = root.join("target/bench/registry");
+    let bench_dir = target_dir(&root).join("bench/registry");
     let _ = fs::remove_dir_all(&bench_dir);
     fs::create_dir_all(&bench_dir)?;
 
@@ -88,17 +88,8 @@ pub fn run(args: RegistryBenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
 fn start_registry(root: &Path, dir: &Path, db_url: &str, port: u16) -> anyhow::Result<Child> {
-    let binary = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"))
-        .join("release/anip-registry");
+    let binary = target_dir(root).join("release/anip-registry");
     let log = fs::File::create(dir.join("registry.log"))?;
     let mut child = Command::new(&binary)
         .env("ANIP_REGISTRY_DATABASE_URL", db_url)
@@ -278,9 +269,9 @@ async fn measure_publish_and_download(
             &[&format!("If-None-Match: {etag}")],
         )?
     };
-    push(lines, &ceiling);
-    push(lines, &download);
-    push(lines, &revalidate);
+    for r in [&ceiling, &download, &revalidate] {
+        lines.push(r.report(""));
+    }
     lines.push(format!(
         "{:<56} {:>9.0}%",
         "download / static-file ceiling",
@@ -333,7 +324,7 @@ async fn measure_list_and_search(
     )?;
     let cached = [&list, &list_deep, &search, &prefix, &medium, &broad];
     for r in cached {
-        push(lines, r);
+        lines.push(r.report(""));
     }
 
     // Every request a page no other request of the run asked for within the cache's TTL: what
@@ -353,7 +344,7 @@ async fn measure_list_and_search(
         uncached.push(result);
     }
     for r in &uncached {
-        push(lines, r);
+        lines.push(r.report(""));
     }
     check_errors(&cached)?;
     check_errors(&uncached.iter().collect::<Vec<_>>())
@@ -404,14 +395,6 @@ end
         .replace("STRIDE", &threads.to_string())
         .replace("KEYS", &UNCACHED_KEYS.to_string())
         .replace("QUERY", query)
-}
-
-/// A run's line in the report, and its CPU per request when it was measured.
-fn push(lines: &mut Vec<String>, result: &LoadResult) {
-    lines.push(result.to_string());
-    if let Some(cpu) = &result.cpu {
-        lines.push(format!("  {cpu}"));
-    }
 }
 
 fn check_errors(results: &[&LoadResult]) -> anyhow::Result<()> {

@@ -25,7 +25,7 @@ use serde_json::{json, Map, Value};
 
 use super::cpu::{ProcessSet, Processes};
 use super::load::{Load, LoadResult};
-use crate::local::{cargo, run as run_command, terminate, workspace_root};
+use crate::local::{cargo, free_port, run as run_command, target_dir, terminate, workspace_root};
 
 #[derive(clap::Args)]
 pub struct RuntimeBenchArgs {
@@ -142,7 +142,7 @@ pub fn run(args: RuntimeBenchArgs) -> anyhow::Result<()> {
     lines.push(String::new());
     lines.push("ours (anip-runtime + flight-backend, Postgres audit)".to_owned());
     for measured in ours.results() {
-        push_measured(&mut lines, measured);
+        lines.push(measured.report("  "));
     }
     if let Some(seeded) = &ours.invoke_seeded {
         lines.push(format!(
@@ -159,7 +159,7 @@ pub fn run(args: RuntimeBenchArgs) -> anyhow::Result<()> {
         Ok(reference) => {
             lines.push("reference (upstream examples/anip: anip-service 0.24 + FastAPI + uvicorn, SQLite audit)".to_owned());
             for measured in [&reference.discovery, &reference.tokens, &reference.invoke] {
-                push_measured(&mut lines, measured);
+                lines.push(measured.report("  "));
             }
             lines.push(String::new());
             lines.push("ours / reference (throughput)".to_owned());
@@ -187,25 +187,6 @@ pub fn run(args: RuntimeBenchArgs) -> anyhow::Result<()> {
         bench_dir.join("report.txt").display()
     );
     ours.check()
-}
-
-fn push_measured(lines: &mut Vec<String>, measured: &LoadResult) {
-    lines.push(format!("  {measured}"));
-    if let Some(cpu) = &measured.cpu {
-        lines.push(format!("  {cpu}"));
-    }
-}
-
-fn target_dir(root: &Path) -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"))
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }
 
 /// What our runtime measured.

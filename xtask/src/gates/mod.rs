@@ -17,7 +17,6 @@ mod registry;
 mod runtime;
 mod studio;
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -25,7 +24,7 @@ use anyhow::Context;
 use serde_json::Value;
 use signing::Secret;
 
-use crate::local::workspace_root;
+use crate::local::{free_port, workspace_root};
 use crate::up::{Platform, PlatformOptions, EXAMPLE_PACKAGE};
 
 #[derive(clap::Args)]
@@ -343,11 +342,6 @@ fn run_service_gates(targets: &Targets, lines: &mut Vec<Line>) -> anyhow::Result
         );
     });
     Ok(())
-}
-
-/// A free loopback port (bound, then released for a service to take).
-fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 /// A shared HTTP client for the gates.
