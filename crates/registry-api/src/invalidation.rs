@@ -55,6 +55,12 @@ impl<'a> Change<'a> {
     }
 }
 
+/// The payload announcing a lifecycle change of `package_id`@`version`, as
+/// [`Change::parse`] reads it.
+pub fn lifecycle_payload(package_id: &str, version: &str) -> String {
+    format!("{package_id}@{version}")
+}
+
 /// Applies one notification payload to this replica's caches.
 fn apply(payload: &str, downloads: &DownloadCache, listings: &ListingCache) {
     match Change::parse(payload) {
@@ -117,6 +123,13 @@ mod tests {
     #[test]
     fn payloads_parse_into_changes() {
         assert_eq!(Change::parse(LISTINGS_CHANGED), Change::Listings);
+        assert_eq!(
+            Change::parse(&lifecycle_payload("acme/tools", "1.0.0")),
+            Change::Lifecycle {
+                package_id: "acme/tools",
+                version: "1.0.0"
+            }
+        );
         assert_eq!(
             Change::parse("acme.flights@1.0.0"),
             Change::Lifecycle {

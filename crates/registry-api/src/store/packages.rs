@@ -835,7 +835,7 @@ pub(super) async fn set_lifecycle(
         "SELECT pg_notify($1, $2)",
         &[
             &crate::invalidation::LIFECYCLE_CHANNEL,
-            &format!("{package_id}@{version}"),
+            &crate::invalidation::lifecycle_payload(package_id, version),
         ],
     )
     .await?;
