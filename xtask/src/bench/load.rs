@@ -144,7 +144,7 @@ impl Load {
 
 /// The run with the median requests/s, labelled with the number of runs, carrying the
 /// responses, errors and non-2xx answers of all of them.
-fn median(mut results: Vec<LoadResult>) -> LoadResult {
+pub fn median(mut results: Vec<LoadResult>) -> LoadResult {
     results.sort_by(|a, b| a.requests_per_sec.total_cmp(&b.requests_per_sec));
     let runs = results.len();
     let (completed, non_2xx, socket_errors) = results.iter().fold((0, 0, 0), |(c, n, e), r| {

@@ -6,11 +6,13 @@
 //! 2. Discovery (`GET /.well-known/anip`), token issuance (`POST /anip/tokens` with the bootstrap
 //!    API key) and invocation of the read capability (`POST /anip/invoke/search_flights`, which
 //!    calls the backend and commits one audit entry before it answers).
-//! 3. After the invocation run: every acknowledged invocation has its entry, and the whole log
-//!    is gap-free with an unbroken hash chain (recomputed in SQL).
-//! 4. The log is then grown by `--audit-seed` entries inserted directly (continuing the real
-//!    chain, hashed and signed with the runtime's audit key), and the invocation is measured
-//!    again.
+//! 3. The invocation runs alternate between two runtimes, each on its own database: one whose
+//!    log starts empty, and one whose log was first grown by `--audit-seed` entries inserted
+//!    directly (continuing its real chain, hashed and signed with its audit key). Each run
+//!    starts from settled databases, and alternating puts the machine's drift over the minutes
+//!    of the benchmark on both logs alike.
+//! 4. After each invocation run: every acknowledged invocation has its entry; at the end, each
+//!    whole log is gap-free with an unbroken hash chain (recomputed in SQL).
 //! 5. The reference: the upstream `examples/anip` flight service (anip-service 0.24 from PyPI in
 //!    a venv under `target/bench/`, uvicorn), materialized from the upstream repository named by
 //!    `ANIP_UPSTREAM_REPO` at run time only. Without it the report says why it is missing.
@@ -24,7 +26,7 @@ use anyhow::{bail, Context};
 use serde_json::{json, Map, Value};
 
 use super::cpu::{ProcessSet, Processes};
-use super::load::{Load, LoadResult};
+use super::load::{median, Load, LoadResult};
 use crate::local::{cargo, free_port, run as run_command, target_dir, terminate, workspace_root};
 
 #[derive(clap::Args)]
@@ -126,9 +128,7 @@ pub fn run(args: RuntimeBenchArgs) -> anyhow::Result<()> {
             .map(|(name, value)| (name.as_str(), value.as_str()))
             .collect();
         let pg = store::LocalPostgres::start_with(&bench_dir.join("pg"), None, &settings)?;
-        rt.block_on(pg.ensure_database("bench_runtime"))?;
-        let db_url = pg.url("bench_runtime");
-        let outcome = measure_ours(&args, &root, &bench_dir, &db_url, &rt, &load);
+        let outcome = measure_ours(&args, &root, &bench_dir, &pg, &rt, &load);
         pg.stop()?;
         outcome?
     };
@@ -273,17 +273,85 @@ fn start(
     }
 }
 
+/// One `anip-runtime` on its own database, and a root token it issued for `search_flights`.
+struct Runtime {
+    service: Service,
+    base: String,
+    jwt: String,
+    db_url: String,
+}
+
+impl Runtime {
+    /// Starts a runtime named `name` on `db_url` in front of the backend on `backend_port`,
+    /// issues its token and warms it up (so that pools and caches are filled, and its log holds
+    /// real entries).
+    fn start(
+        name: &str,
+        root: &Path,
+        dir: &Path,
+        db_url: &str,
+        backend_port: u16,
+        rt: &tokio::runtime::Runtime,
+    ) -> anyhow::Result<Runtime> {
+        let port = free_port()?;
+        let base = format!("http://127.0.0.1:{port}");
+        let mut runtime = Command::new(target_dir(root).join("release/anip-runtime"));
+        runtime
+            .env("ANIP_RUNTIME_DATABASE_URL", db_url)
+            .env("ANIP_RUNTIME_BIND", "127.0.0.1")
+            .env("ANIP_RUNTIME_PORT", port.to_string())
+            .env(
+                "ANIP_RUNTIME_API_KEY_HASHES",
+                format!("{PRINCIPAL}={}", signing::secret::token_hash(API_KEY)),
+            )
+            .env("ANIP_RUNTIME_BUNDLE", root.join(BUNDLE))
+            .env(
+                "ANIP_RUNTIME_BACKEND_URLS",
+                format!("flight_backend=http://127.0.0.1:{backend_port}"),
+            )
+            .env("ANIP_RUNTIME_REPLICA_ID", format!("bench-{name}"))
+            .env("FLIGHT_BACKEND_API_KEY", BACKEND_KEY)
+            .env("RUST_LOG", "warn");
+        let service = start(
+            "anip-runtime",
+            runtime,
+            &dir.join(format!("runtime-{name}.log")),
+            &format!("{base}/readyz"),
+            Duration::from_secs(60),
+        )?;
+        let jwt = rt.block_on(issue_token(&base, API_KEY))?;
+        rt.block_on(warm_up(&base, &jwt))?;
+        Ok(Runtime {
+            service,
+            base,
+            jwt,
+            db_url: db_url.to_owned(),
+        })
+    }
+
+    /// This runtime, the backend and Postgres: what its runs are charged with.
+    fn processes(&self, backend: &Service, dir: &Path) -> Processes {
+        Processes {
+            sets: vec![
+                ("runtime", ProcessSet::Pid(self.service.child.id())),
+                ("backend", ProcessSet::Pid(backend.child.id())),
+                ("postgres", ProcessSet::Postgres(dir.join("pg/data"))),
+            ],
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+}
+
 fn measure_ours(
     args: &RuntimeBenchArgs,
     root: &Path,
     dir: &Path,
-    db_url: &str,
+    pg: &store::LocalPostgres,
     rt: &tokio::runtime::Runtime,
     load: &Load,
 ) -> anyhow::Result<Ours> {
-    let release = target_dir(root).join("release");
     let backend_port = free_port()?;
-    let mut backend = Command::new(release.join("flight-backend"));
+    let mut backend = Command::new(target_dir(root).join("release/flight-backend"));
     backend
         .env("FLIGHT_BACKEND_BIND", "127.0.0.1")
         .env("FLIGHT_BACKEND_PORT", backend_port.to_string())
@@ -297,104 +365,106 @@ fn measure_ours(
         Duration::from_secs(30),
     )?;
 
-    let port = free_port()?;
-    let base = format!("http://127.0.0.1:{port}");
-    let mut runtime = Command::new(release.join("anip-runtime"));
-    runtime
-        .env("ANIP_RUNTIME_DATABASE_URL", db_url)
-        .env("ANIP_RUNTIME_BIND", "127.0.0.1")
-        .env("ANIP_RUNTIME_PORT", port.to_string())
-        .env(
-            "ANIP_RUNTIME_API_KEY_HASHES",
-            format!("{PRINCIPAL}={}", signing::secret::token_hash(API_KEY)),
-        )
-        .env("ANIP_RUNTIME_BUNDLE", root.join(BUNDLE))
-        .env(
-            "ANIP_RUNTIME_BACKEND_URLS",
-            format!("flight_backend=http://127.0.0.1:{backend_port}"),
-        )
-        .env("ANIP_RUNTIME_REPLICA_ID", "bench")
-        .env("FLIGHT_BACKEND_API_KEY", BACKEND_KEY)
-        .env("RUST_LOG", "warn");
-    let runtime = start(
-        "anip-runtime",
-        runtime,
-        &dir.join("runtime.log"),
-        &format!("{base}/readyz"),
-        Duration::from_secs(60),
+    rt.block_on(pg.ensure_database("bench_runtime"))?;
+    let empty = Runtime::start(
+        "empty",
+        root,
+        dir,
+        &pg.url("bench_runtime"),
+        backend_port,
+        rt,
     )?;
-    let processes = Processes {
-        sets: vec![
-            ("runtime", ProcessSet::Pid(runtime.child.id())),
-            ("backend", ProcessSet::Pid(backend.child.id())),
-            ("postgres", ProcessSet::Postgres(dir.join("pg/data"))),
-        ],
-        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+    let mut notes = Vec::new();
+    // The grown log lives in a second runtime on its own database, grown before anything is
+    // measured, so that the two logs can be measured in alternation.
+    let grown = if args.audit_seed > 0 {
+        rt.block_on(pg.ensure_database("bench_runtime_grown"))?;
+        let grown = Runtime::start(
+            "grown",
+            root,
+            dir,
+            &pg.url("bench_runtime_grown"),
+            backend_port,
+            rt,
+        )?;
+        let started = Instant::now();
+        let head = rt.block_on(seed_audit(&grown.db_url, args.audit_seed))?;
+        let seeded_in = started.elapsed();
+        // The checkpoint producer covers the seeded entries once; wait for it so that the runs
+        // measure the steady state, not that catch-up.
+        rt.block_on(wait_for_checkpoint(
+            &grown.db_url,
+            head,
+            Duration::from_secs(300),
+        ))?;
+        notes.push(format!(
+            "grown log: {} entries inserted directly with SQL (chain continued, each hashed and \
+             signed with the audit key) in {:.0} s; head {head} before its first run",
+            args.audit_seed,
+            seeded_in.as_secs_f64()
+        ));
+        Some(grown)
+    } else {
+        None
     };
 
-    let jwt = rt.block_on(issue_token(&base, API_KEY))?;
-    // A warm-up so that connection pools and caches are filled before anything is measured.
-    rt.block_on(warm_up(&base, &jwt))?;
-
-    let load = &Load {
-        processes: Some(processes),
+    let load_on = |runtime: &Runtime, runs: u32| Load {
+        processes: Some(runtime.processes(&backend, dir)),
+        runs,
         ..load.clone()
     };
-    let discovery = load.run(
+    rt.block_on(settle(&empty.db_url))?;
+    let discovery = load_on(&empty, load.runs).run(
         "discovery GET /.well-known/anip",
-        &format!("{base}/.well-known/anip"),
+        &format!("{}/.well-known/anip", empty.base),
         &[],
     )?;
     let tokens = run_post(
-        load,
+        &load_on(&empty, load.runs),
         dir,
         "token issuance POST /anip/tokens (API key)",
-        &format!("{base}/anip/tokens"),
+        &format!("{}/anip/tokens", empty.base),
         &Post {
             bearer: API_KEY,
             body: TOKEN_BODY,
         },
     )?;
-    let mut notes = Vec::new();
-    let mut problems = Vec::new();
-    let target = InvokeTarget {
-        base: &base,
-        jwt: &jwt,
-        db_url,
-        rt,
-        load,
-        dir,
-    };
-    rt.block_on(async { settle(&connect(db_url).await?).await })?;
-    let invoke = target.measure(
-        "invoke search_flights (empty audit log)",
-        &mut notes,
-        &mut problems,
-    )?;
 
-    let mut invoke_seeded = None;
-    if args.audit_seed > 0 {
-        let started = Instant::now();
-        let head = rt.block_on(seed_audit(db_url, args.audit_seed))?;
-        let seeded_in = started.elapsed();
-        // The checkpoint producer covers the seeded entries once; wait for it so that the run
-        // measures the steady state, not that catch-up.
-        rt.block_on(wait_for_checkpoint(db_url, head, Duration::from_secs(300)))?;
-        notes.push(format!(
-            "audit log grown by {} entries inserted directly with SQL (chain continued, each \
-             hashed and signed with the audit key) in {:.0} s; head now {head}",
-            args.audit_seed,
-            seeded_in.as_secs_f64()
-        ));
-        invoke_seeded = Some(target.measure(
-            &format!("invoke search_flights ({head}+ entries)"),
-            &mut notes,
-            &mut problems,
-        )?);
+    // Invocation runs alternate between the two logs, each starting settled, so that drift in
+    // the machine's speed over the minutes of the run falls on both alike.
+    let mut problems = Vec::new();
+    let mut sides = vec![InvokeSide::new(&empty, "empty audit log")];
+    if let Some(grown) = &grown {
+        let head = rt.block_on(audit_head(&grown.db_url))?;
+        sides.push(InvokeSide::new(grown, &format!("{head}+ entries")));
     }
-    match rt.block_on(verify_log(db_url)) {
-        Ok(summary) => notes.push(summary),
-        Err(error) => problems.push(format!("audit log check: {error:#}")),
+    for _ in 0..load.runs.max(1) {
+        for side in &mut sides {
+            for runtime in [Some(&empty), grown.as_ref()].into_iter().flatten() {
+                rt.block_on(settle(&runtime.db_url))?;
+            }
+            side.run_once(&load_on(side.runtime, 1), dir, rt, &mut problems)?;
+        }
+    }
+    let mut invokes = sides.into_iter().map(|side| side.finish(&mut notes));
+    let (invoke, pairs) = invokes.next().context("no invocation runs")?;
+    let invoke_seeded = invokes.next().map(|(seeded, seeded_pairs)| {
+        let ratios: Vec<String> = pairs
+            .iter()
+            .zip(&seeded_pairs)
+            .map(|(e, g)| format!("{:.0}%", 100.0 * g / e))
+            .collect();
+        notes.push(format!(
+            "grown / empty, run by run (each grown run right after its empty one): {}",
+            ratios.join(", ")
+        ));
+        seeded
+    });
+    for runtime in [Some(&empty), grown.as_ref()].into_iter().flatten() {
+        match rt.block_on(verify_log(&runtime.db_url)) {
+            Ok(summary) => notes.push(summary),
+            Err(error) => problems.push(format!("audit log check: {error:#}")),
+        }
     }
     Ok(Ours {
         discovery,
@@ -406,51 +476,71 @@ fn measure_ours(
     })
 }
 
-/// Where invocations are measured.
-struct InvokeTarget<'a> {
-    base: &'a str,
-    jwt: &'a str,
-    db_url: &'a str,
-    rt: &'a tokio::runtime::Runtime,
-    load: &'a Load,
-    /// Where the POST script is written.
-    dir: &'a Path,
+/// The invocation runs against one runtime.
+struct InvokeSide<'a> {
+    runtime: &'a Runtime,
+    label: String,
+    runs: Vec<LoadResult>,
+    acknowledged: u64,
+    written: u64,
 }
 
-impl InvokeTarget<'_> {
+impl<'a> InvokeSide<'a> {
+    fn new(runtime: &'a Runtime, log: &str) -> Self {
+        InvokeSide {
+            runtime,
+            label: format!("invoke search_flights ({log})"),
+            runs: Vec::new(),
+            acknowledged: 0,
+            written: 0,
+        }
+    }
+
     /// One invocation run, checking afterwards that every acknowledged invocation has its
     /// entry.
-    fn measure(
-        &self,
-        label: &str,
-        notes: &mut Vec<String>,
+    fn run_once(
+        &mut self,
+        load: &Load,
+        dir: &Path,
+        rt: &tokio::runtime::Runtime,
         problems: &mut Vec<String>,
-    ) -> anyhow::Result<LoadResult> {
-        let before = self.rt.block_on(audit_head(self.db_url))?;
+    ) -> anyhow::Result<()> {
+        let before = rt.block_on(audit_head(&self.runtime.db_url))?;
         let measured = run_post(
-            self.load,
-            self.dir,
-            label,
-            &format!("{}/anip/invoke/search_flights", self.base),
+            load,
+            dir,
+            &self.label,
+            &format!("{}/anip/invoke/search_flights", self.runtime.base),
             &Post {
-                bearer: self.jwt,
+                bearer: &self.runtime.jwt,
                 body: INVOKE_BODY,
             },
         )?;
-        let after = self.rt.block_on(audit_head(self.db_url))?;
+        let after = rt.block_on(audit_head(&self.runtime.db_url))?;
         let acknowledged = measured.completed.saturating_sub(measured.non_2xx);
         let written = u64::try_from(after - before).unwrap_or(0);
         // wrk does not count responses still in flight when it stops, so the log may hold a
         // few more entries than wrk saw answered, never fewer.
         if written < acknowledged {
             problems.push(format!(
-                "{label}: {acknowledged} invocations acknowledged but only {written} audit entries"
+                "{}: {acknowledged} invocations acknowledged but only {written} audit entries",
+                self.label
             ));
         }
+        self.acknowledged += acknowledged;
+        self.written += written;
+        self.runs.push(measured);
+        Ok(())
+    }
+
+    /// The median run, and each run's requests/s in the order they ran.
+    fn finish(self, notes: &mut Vec<String>) -> (LoadResult, Vec<f64>) {
         notes.push(format!(
-            "{label}: {acknowledged} acknowledged invocations, {written} audit entries committed"
+            "{}: {} acknowledged invocations, {} audit entries committed",
+            self.label, self.acknowledged, self.written
         ));
-        Ok(measured)
+        let each = self.runs.iter().map(|r| r.requests_per_sec).collect();
+        (median(self.runs), each)
     }
 }
 
@@ -652,16 +742,16 @@ async fn seed_audit(db_url: &str, count: u64) -> anyhow::Result<i64> {
     )
     .await?;
     tx.commit().await?;
-    settle(&client).await?;
+    settle(db_url).await?;
     Ok(sequence)
 }
 
-/// Settles what earlier writes left to do (vacuum, statistics, and writing the dirty pages
-/// out), so that the next run is not charged with them. Both invocation runs start settled:
-/// the token run before the empty-log one inserts over 200,000 tokens, and the seeding before
-/// the grown-log one a million entries. (Two statements: VACUUM cannot run inside the
-/// implicit transaction of a multi-statement query.)
-async fn settle(client: &tokio_postgres::Client) -> anyhow::Result<()> {
+/// Settles what earlier writes left to do in the database at `db_url` (vacuum, statistics, and
+/// writing the dirty pages out), so that the next run is not charged with them: every
+/// invocation run starts settled. (Two statements: VACUUM cannot run inside the implicit
+/// transaction of a multi-statement query.)
+async fn settle(db_url: &str) -> anyhow::Result<()> {
+    let client = connect(db_url).await?;
     client.batch_execute("VACUUM ANALYZE").await?;
     client.batch_execute("CHECKPOINT").await?;
     Ok(())
