@@ -11,7 +11,8 @@
 //! - readiness (`GET`/`HEAD`): one [`ReadinessCheck`]; 200
 //!   `{"status":"ok","service":NAME,"database":"ok","migration":{"applied":true,"applied_count":n,"expected_count":n}}`
 //!   or 503
-//!   `{"status":"error","service":NAME,"error":"…","migration":{"applied":false,"applied_count":n,"expected_count":n,"pending":[…]}}`;
+//!   `{"status":"error","service":NAME,"error":"…","database":"ok"|"unreachable","migration":{"applied":false,"applied_count":n,"expected_count":n,"pending":[…]}}`
+//!   (`pending` only when the database answered: otherwise which are pending is unknown);
 //!   counts `{prefix}_readiness_checks_total{status="ok"|"error"}`.
 //! - metrics (`GET`): refreshes `{prefix}_migrations_applied`, `{prefix}_migrations_expected`,
 //!   `{prefix}_migrations_applied_count` and `{prefix}_ready` from one readiness check, then
@@ -298,16 +299,21 @@ impl Health {
                 pending = outcome.pending.len(),
                 "not ready"
             );
+            let mut migration = json!({
+                "applied": false,
+                "applied_count": outcome.applied_count,
+                "expected_count": outcome.expected_count,
+            });
+            // Which migrations are pending is only known from a database that answered.
+            if outcome.database_reachable {
+                migration["pending"] = json!(outcome.pending);
+            }
             let body = json!({
                 "status": "error",
                 "service": self.service,
                 "error": error,
-                "migration": {
-                    "applied": false,
-                    "applied_count": outcome.applied_count,
-                    "expected_count": outcome.expected_count,
-                    "pending": outcome.pending,
-                },
+                "database": if outcome.database_reachable { "ok" } else { "unreachable" },
+                "migration": migration,
             });
             (StatusCode::SERVICE_UNAVAILABLE, body)
         }

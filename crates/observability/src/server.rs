@@ -17,7 +17,9 @@ use actix_http::body::MessageBody;
 use actix_http::{Request, Response};
 use actix_service::IntoServiceFactory;
 use actix_web::dev::{AppConfig, Service, ServiceFactory};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
+use actix_web::middleware::Next;
 use actix_web::{guard, web, Error, HttpResponse, HttpServer, Route};
 use serde_json::{Map, Value};
 
@@ -39,12 +41,18 @@ pub struct ServerLimits {
     pub workers: Option<usize>,
     /// Listen backlog (actix's default is 1024).
     pub backlog: Option<u32>,
+    /// Time a request may take, from its head being read to its response head (reading the
+    /// body and handling it included), before it is answered 503 by [`deadline`]: what bounds
+    /// how long a stalled dependency, such as a database that stops answering without closing
+    /// its connections, holds a client.
+    pub request_deadline: Duration,
 }
 
 impl Default for ServerLimits {
     /// Request head 10 s, disconnect 5 s, keep-alive 75 s (longer than the 60 s idle timeout of
-    /// common load balancers, so the server is not the side that races to close), shutdown 30 s;
-    /// actix's defaults for the rest.
+    /// common load balancers, so the server is not the side that races to close), shutdown 30 s,
+    /// request deadline 30 s (the server-side statement timeout of pooled connections, see
+    /// `store::PoolOptions`); actix's defaults for the rest.
     fn default() -> Self {
         Self {
             client_request_timeout: Duration::from_secs(10),
@@ -54,6 +62,7 @@ impl Default for ServerLimits {
             max_connections: None,
             workers: None,
             backlog: None,
+            request_deadline: Duration::from_secs(30),
         }
     }
 }
@@ -134,6 +143,75 @@ impl ErrorStyle {
     /// A JSON error response with `status` and `message`.
     pub fn response(self, status: StatusCode, message: impl Into<String>) -> HttpResponse {
         HttpResponse::build(status).json(self.body(message))
+    }
+}
+
+/// Answers a request 503 with `style`'s error body, and a `Retry-After`, when the service has
+/// not produced its response head within `limit`; the handler's future is dropped, so a
+/// transaction it held open rolls back. For `actix_web::middleware::from_fn`:
+/// `from_fn(move |req, next| deadline(req, next, limit, style))`. A response already started
+/// (a download's body, an event stream) is not bounded by it.
+///
+/// The 503 is returned as an error (its response inside): the request belongs to the dropped
+/// handler, and actix's router needs it unshared, so the middleware cannot keep a copy to build
+/// a response of its own. Layers outside see an error: `HttpMetrics` counts it (as an unmatched
+/// route); a layer that propagates errors with `?` does not see the request end, so the
+/// deadline logs it itself.
+pub async fn deadline<B: MessageBody + 'static>(
+    req: ServiceRequest,
+    next: Next<B>,
+    limit: Duration,
+    style: ErrorStyle,
+) -> Result<ServiceResponse<B>, Error> {
+    let method = req.method().clone();
+    let uri = req.uri().clone();
+    match tokio::time::timeout(limit, next.call(req)).await {
+        Ok(response) => response,
+        Err(_) => {
+            let seconds = limit.as_secs_f64();
+            let path: String = uri.path().chars().take(200).collect();
+            tracing::warn!(
+                event = "request_deadline_exceeded",
+                method = %method,
+                path = %path,
+                limit_s = seconds,
+                "request not answered within its deadline"
+            );
+            Err(DeadlineExceeded { style, seconds }.into())
+        }
+    }
+}
+
+/// What [`deadline`] answers: 503, `style`'s error body, `Retry-After: 5`. (An error type
+/// rather than a stored response: every layer that asks for the response gets it whole.)
+#[derive(Debug)]
+struct DeadlineExceeded {
+    style: ErrorStyle,
+    seconds: f64,
+}
+
+impl fmt::Display for DeadlineExceeded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the request was not answered within {} s; retry later",
+            self.seconds
+        )
+    }
+}
+
+impl actix_web::ResponseError for DeadlineExceeded {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::SERVICE_UNAVAILABLE
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = self.style.response(self.status_code(), self.to_string());
+        response.headers_mut().insert(
+            actix_web::http::header::RETRY_AFTER,
+            actix_web::http::header::HeaderValue::from_static("5"),
+        );
+        response
     }
 }
 

@@ -325,6 +325,7 @@ async fn readiness_503_when_not_ready() {
                 "status": "error",
                 "service": "anip-runtime",
                 "error": "2 of 3 migrations pending",
+                "database": "ok",
                 "migration": {
                     "applied": false,
                     "applied_count": 1,
@@ -365,7 +366,9 @@ async fn hung_readiness_is_bounded() {
         "{body}"
     );
     assert_eq!(body["migration"]["applied"], false);
-    assert_eq!(body["migration"]["pending"], json!([]));
+    // A database that did not answer says nothing of which migrations are pending.
+    assert_eq!(body["database"], "unreachable");
+    assert!(body["migration"].get("pending").is_none(), "{body}");
 
     let text = srv.metrics(HealthPaths::RUNTIME).await;
     assert!(started.elapsed() < Duration::from_secs(3));
@@ -377,5 +380,66 @@ async fn hung_readiness_is_bounded() {
     ] {
         assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
     }
+    srv.stop().await;
+}
+
+/// A handler that has not answered within the deadline gets 503 in the service's error style,
+/// with `Retry-After`, counted by the metrics; a quick one is untouched.
+#[actix_web::test]
+async fn a_request_past_its_deadline_is_answered_503() {
+    let prefix = "t_deadline";
+    let http = HttpServer::new(move || {
+        App::new()
+            .wrap(actix_web::middleware::from_fn(|req, next| {
+                server::deadline(req, next, Duration::from_millis(300), ErrorStyle::Studio)
+            }))
+            .wrap(HttpMetrics::new(prefix))
+            .configure(|cfg| {
+                health::mount(
+                    cfg,
+                    Health::new("svc", prefix, FixedReadiness(ready(1))),
+                    HealthPaths::RUNTIME,
+                )
+            })
+            .route(
+                "/slow",
+                web::get().to(|| async {
+                    actix_web::rt::time::sleep(Duration::from_secs(30)).await;
+                    HttpResponse::Ok().finish()
+                }),
+            )
+            .route(
+                "/quick",
+                web::get().to(|| async { HttpResponse::Ok().finish() }),
+            )
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(("127.0.0.1", 0))
+    .unwrap();
+    let addr: SocketAddr = http.addrs()[0];
+    let running = http.run();
+    let srv = TestServer {
+        base: format!("http://{addr}"),
+        handle: running.handle(),
+        client: reqwest::Client::builder().no_proxy().build().unwrap(),
+    };
+    actix_web::rt::spawn(running);
+
+    let res = srv.get("/slow").await;
+    assert_eq!(res.status(), 503);
+    assert_eq!(res.headers()["retry-after"], "5");
+    assert_eq!(
+        res.json::<Value>().await.unwrap(),
+        json!({"detail": "the request was not answered within 0.3 s; retry later"})
+    );
+    assert_eq!(srv.get("/quick").await.status(), 200);
+    let text = srv.metrics(HealthPaths::RUNTIME).await;
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("t_deadline_http_requests_total{")
+                && l.contains("status=\"503\"")),
+        "{text}"
+    );
     srv.stop().await;
 }

@@ -145,9 +145,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &web::Data<AppState>) {
         .configure(crate::ui::configure);
 }
 
-/// The complete application for one worker.
+/// The complete application for one worker; a request not answered within `deadline` gets 503.
 pub fn app(
     state: web::Data<AppState>,
+    deadline: std::time::Duration,
 ) -> App<
     impl actix_web::dev::ServiceFactory<
         actix_web::dev::ServiceRequest,
@@ -163,6 +164,10 @@ pub fn app(
         ))
         .wrap(actix_web::middleware::from_fn(cors))
         .wrap(actix_web::middleware::from_fn(access_log))
+        // Outside the access log (which would not see the request end), inside the metrics.
+        .wrap(actix_web::middleware::from_fn(move |req, next| {
+            observability::server::deadline(req, next, deadline, ErrorStyle::Registry)
+        }))
         .wrap(HttpMetrics::new(crate::metrics::PREFIX))
         .configure(|cfg| configure(cfg, &state))
         .default_service(not_found_json(ErrorStyle::Registry))
@@ -191,7 +196,11 @@ pub fn start(
     let addr = listener.local_addr()?;
     let state = web::Data::new(state);
     let factory_state = state.clone();
-    let mut server = apply_limits(HttpServer::new(move || app(factory_state.clone())), limits);
+    let deadline = limits.request_deadline;
+    let mut server = apply_limits(
+        HttpServer::new(move || app(factory_state.clone(), deadline)),
+        limits,
+    );
     if !handle_signals {
         server = server.disable_signals();
     }

@@ -136,6 +136,22 @@ pub async fn spawn_on(db_url: &str, extra: &[&str]) -> TestApp {
 /// A registry whose pool connects to `pool_url` (e.g. through a proxy) while the configuration
 /// names `db_url`.
 pub async fn spawn_with_pool_url(db_url: &str, pool_url: &str, extra: &[&str]) -> TestApp {
+    spawn_with_limits(
+        db_url,
+        pool_url,
+        extra,
+        &observability::ServerLimits::default(),
+    )
+    .await
+}
+
+/// [`spawn_with_pool_url`] with server `limits` (e.g. a short request deadline).
+pub async fn spawn_with_limits(
+    db_url: &str,
+    pool_url: &str,
+    extra: &[&str],
+    limits: &observability::ServerLimits,
+) -> TestApp {
     let config = config(db_url, extra);
     let pool = store::connect_pool(
         pool_url,
@@ -149,13 +165,7 @@ pub async fn spawn_with_pool_url(db_url: &str, pool_url: &str, extra: &[&str]) -
     .unwrap();
     let state = app::build_state(&config, pool).await.unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let running = app::start(
-        state,
-        listener,
-        &observability::ServerLimits::default(),
-        false,
-    )
-    .unwrap();
+    let running = app::start(state, listener, limits, false).unwrap();
     let api = format!("{}/registry-api/v1", running.base_url());
     TestApp {
         running: Some(running),
