@@ -119,8 +119,16 @@ pub fn bearer(req: &HttpRequest) -> Option<&str> {
         .get(actix_web::http::header::AUTHORIZATION)?
         .to_str()
         .ok()?;
-    let token = header.trim().strip_prefix("Bearer ")?.trim();
-    (!token.is_empty()).then_some(token)
+    bearer_token(header)
+}
+
+/// The token of an `Authorization` value whose scheme is `Bearer`, matched case-insensitively
+/// (RFC 7235 §2.1: `bearer`, `BEARER` and `Bearer` are the same scheme); `None` for another
+/// scheme or an empty token.
+pub fn bearer_token(authorization: &str) -> Option<&str> {
+    let (scheme, token) = authorization.trim().split_once([' ', '\t'])?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// 401/403 unless the request carries the admin token.
@@ -501,6 +509,24 @@ pub async fn require_admin_actor(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for value in ["Bearer abc", "bearer abc", "BEARER abc", " bEaReR \t abc "] {
+            assert_eq!(bearer_token(value), Some("abc"), "{value:?}");
+        }
+        for value in [
+            "Bearer",
+            "Bearer ",
+            "bearer   ",
+            "Basic abc",
+            "Bearerabc",
+            "abc",
+            "",
+        ] {
+            assert_eq!(bearer_token(value), None, "{value:?}");
+        }
+    }
 
     fn principal(first_party: bool, scopes: TokenScopes) -> Principal {
         Principal {

@@ -179,8 +179,10 @@ fn identity(profile: Profile) -> Result<GitHubIdentity, GitHubError> {
             value.to_owned()
         }
     };
+    // A GitHub name with bidirectional formatting characters is not shown as is (it becomes
+    // the publisher's display name): the login stands in, as for an empty name.
     let display_name = match clean(profile.name, 255) {
-        name if name.is_empty() => login.clone(),
+        name if name.is_empty() || crate::validate::has_bidi_control(&name) => login.clone(),
         name => name,
     };
     let profile_url = clean(profile.html_url, 2048);
@@ -267,6 +269,12 @@ mod tests {
         assert!(identity(profile(1, "a b", None)).is_err());
         assert_eq!(
             identity(profile(1, "x", Some("Bad\u{7}Name")))
+                .unwrap()
+                .display_name,
+            "x"
+        );
+        assert_eq!(
+            identity(profile(1, "x", Some("Evil\u{202E}moc.buhtig")))
                 .unwrap()
                 .display_name,
             "x"

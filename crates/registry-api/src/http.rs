@@ -41,11 +41,25 @@ pub async fn read_body(
     Ok(body.freeze())
 }
 
-/// Parses a JSON body strictly: one value, nothing after it (upstream's decoder accepted
-/// trailing garbage).
+/// Parses a JSON request body, which is always an object, strictly: one value, nothing after
+/// it (upstream's decoder accepted trailing garbage). An array, string, number or `null` is a
+/// 400 saying so; serde would otherwise read an array positionally into the request struct and
+/// complain about the wrong thing. The check looks at the first non-whitespace byte only, so
+/// a several-MiB publish body is still parsed once.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let first = body
+        .iter()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+    // The bytes that start a JSON value other than an object; anything else is malformed and
+    // left to serde's description.
+    if first.is_some_and(|b| matches!(b, b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n')) {
+        return Err(ApiError::BadRequest(NOT_AN_OBJECT.to_owned()));
+    }
     serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(describe_json_error(&e)))
 }
+
+/// The error of a request body that is JSON-like but not an object.
+pub const NOT_AN_OBJECT: &str = "request body must be a JSON object";
 
 /// Describes a JSON error without echoing the input (which may hold secrets and is logged).
 pub fn describe_json_error(error: &serde_json::Error) -> String {

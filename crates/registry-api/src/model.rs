@@ -77,6 +77,18 @@ impl Lifecycle {
         }
     }
 
+    /// The reason kept in the version's state: none for `active` (registry.md asks a reason of
+    /// every non-active state, and an active version has nothing to explain). A reason sent
+    /// with `active` (upstream clients may send one when restoring a version) is accepted and
+    /// goes to the audit event only.
+    pub fn stored_reason(&self) -> &str {
+        if self.status == "active" {
+            ""
+        } else {
+            &self.reason
+        }
+    }
+
     /// Whether this is the plain `active` state (no reason, no replacement).
     pub fn is_plain_active(&self) -> bool {
         self.status == "active" && self.reason.is_empty() && self.replacement.is_none()
@@ -312,13 +324,28 @@ pub struct CreateTokenRequest {
     pub expires_at: String,
 }
 
-/// `PATCH me/publisher` body.
+/// `PATCH me/publisher` body. The PATCH is partial: an absent field is `None` (unchanged), an
+/// explicit `null` is `Some(None)`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct UpdatePublisherRequest {
-    pub display_name: String,
-    pub description: String,
-    pub website_url: String,
+    #[serde(deserialize_with = "present")]
+    pub display_name: Option<Option<String>>,
+    #[serde(deserialize_with = "present")]
+    pub description: Option<Option<String>>,
+    #[serde(deserialize_with = "present")]
+    pub website_url: Option<Option<String>>,
+}
+
+/// Reads a field that is present in the body, `null` included, as `Some`; with
+/// `#[serde(default)]` an absent one stays `None`. This is how a partial update tells "leave
+/// it" from "clear it".
+fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 /// `POST me/namespaces` body.

@@ -205,6 +205,8 @@ pub fn build_template(
         validate::metadata_hygiene(label, map)?;
         no_executable_fields(label, map)?;
     }
+    validate::visible_name("manifest", &manifest)?;
+    validate::visible_name("template", &template)?;
     starter_payload(&manifest, &template)?;
 
     let manifest_value = Value::Object(manifest);

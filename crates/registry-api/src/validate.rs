@@ -78,6 +78,16 @@ pub struct PackageContent<'a> {
     pub implementation_materials: &'a [ImplementationMaterial],
 }
 
+/// The `name` of a manifest or template, when it is a string, is shown to people (listings,
+/// the package page): no bidirectional formatting characters in it. An empty name stays
+/// allowed (the page then shows the id), as upstream allows it.
+pub fn visible_name(label: &str, map: &Map<String, Value>) -> Result<(), Invalid> {
+    match str_field(map, "name") {
+        Some(name) if has_bidi_control(name) => Err(invalid(format!("{label}.name"), BIDI_PROBLEM)),
+        _ => Ok(()),
+    }
+}
+
 /// Upstream's `validatePublishPackageRequest`, in upstream's order, plus our metadata hygiene
 /// rules. Runs before the server stamps digests into the manifest and lock.
 pub fn package_content(content: &PackageContent<'_>) -> Result<(), Invalid> {
@@ -112,6 +122,14 @@ pub fn package_content(content: &PackageContent<'_>) -> Result<(), Invalid> {
             ));
         }
     }
+    // The readme first: the server copies it into the manifest, and the error should name the
+    // field the client sent.
+    if let Some(pattern) = secret_pattern(content.readme) {
+        return Err(invalid(
+            "readme",
+            format!("contains what looks like {pattern}"),
+        ));
+    }
     json_size("manifest", content.manifest, MAX_MANIFEST_BYTES)?;
     json_size(
         "service_definition",
@@ -131,12 +149,7 @@ pub fn package_content(content: &PackageContent<'_>) -> Result<(), Invalid> {
         resource_limits("lineage", lineage)?;
         metadata_hygiene("lineage", lineage)?;
     }
-    if let Some(pattern) = secret_pattern(content.readme) {
-        return Err(invalid(
-            "readme",
-            format!("contains what looks like {pattern}"),
-        ));
-    }
+    visible_name("manifest", content.manifest)?;
     bundle_materials_in_metadata("manifest", content.manifest)?;
     bundle_materials_in_metadata("recommended_lock", content.recommended_lock)?;
     if let Some(Value::Array(capabilities)) =
@@ -604,6 +617,37 @@ pub fn has_unsafe_control_text(value: &str) -> bool {
         .any(|c| !matches!(c, '\t' | '\n' | '\r') && ((c as u32) < 0x20 || c == '\u{7f}'))
 }
 
+const BIDI_PROBLEM: &str = "contains bidirectional formatting characters \
+    (U+200E, U+200F, U+202A to U+202E, U+2066 to U+2069)";
+
+/// Bidirectional formatting characters: the embeddings and overrides (U+202A to U+202E), the
+/// isolates (U+2066 to U+2069) and the marks U+200E and U+200F. In a name shown to people they
+/// make text display differently from what it is (a name that reads as another publisher's).
+pub fn has_bidi_control(value: &str) -> bool {
+    value.chars().any(|c| {
+        matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
+    })
+}
+
+/// A human-visible name (a publisher's display name, a package's `manifest.name`): trimmed,
+/// not empty, at most `max` characters, without control or bidirectional formatting characters.
+pub fn display_name(field: &str, value: &str, max: usize) -> Result<String, Invalid> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(invalid(field, "is required"));
+    }
+    if value.chars().count() > max {
+        return Err(invalid(field, format!("exceeds {max} characters")));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(invalid(field, "contains control characters"));
+    }
+    if has_bidi_control(value) {
+        return Err(invalid(field, BIDI_PROBLEM));
+    }
+    Ok(value.to_owned())
+}
+
 fn looks_like_binary_payload(lower_path: &str, value: &str) -> bool {
     let trimmed = value.trim();
     let lower = trimmed.to_lowercase();
@@ -741,6 +785,9 @@ fn secret_pattern(text: &str) -> Option<&'static str> {
     if text.contains("-----BEGIN") && text.contains("PRIVATE KEY-----") {
         return Some("a private key");
     }
+    if has_url_with_password(text) {
+        return Some("a URL with a password (scheme://user:password@host); publish a placeholder such as ${DB_PASSWORD} instead");
+    }
     const TOKEN_PREFIXES: [(&str, &str, usize); 11] = [
         ("ghp_", "a GitHub token", 30),
         ("gho_", "a GitHub token", 30),
@@ -764,6 +811,49 @@ fn secret_pattern(text: &str) -> Option<&'static str> {
                         .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
                 matches.then_some(*name)
             })
+        })
+}
+
+/// Whether `text` holds a URL whose userinfo carries a password, `scheme://user:password@host`
+/// (anywhere in the text: a readme line, a connection string). A user without a password
+/// (`ssh://git@github.com`) and a placeholder password (`${DB_PASSWORD}`, `$DB_PASSWORD`,
+/// `{{password}}`, `<password>`, `***`) are not credentials.
+fn has_url_with_password(text: &str) -> bool {
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let scheme_ok = rest[..at]
+            .bytes()
+            .next_back()
+            .is_some_and(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'.' | b'-'));
+        let after = &rest[at + 3..];
+        // The authority ends at the path, query or fragment, or where the URL ends in prose.
+        let end = after
+            .find(|c: char| c.is_whitespace() || "/?#\"'`\\)]".contains(c))
+            .unwrap_or(after.len());
+        let password = after[..end]
+            .rsplit_once('@')
+            .and_then(|(userinfo, _host)| userinfo.split_once(':'))
+            .map(|(_user, password)| password);
+        if scheme_ok && password.is_some_and(|p| !p.is_empty() && !is_password_placeholder(p)) {
+            return true;
+        }
+        rest = after;
+    }
+    false
+}
+
+fn is_password_placeholder(password: &str) -> bool {
+    let wrapped = |open: &str, close: &str| {
+        password.len() > open.len() + close.len()
+            && password.starts_with(open)
+            && password.ends_with(close)
+    };
+    wrapped("${", "}")
+        || wrapped("{{", "}}")
+        || wrapped("<", ">")
+        || password.chars().all(|c| c == '*')
+        || password.strip_prefix('$').is_some_and(|name| {
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         })
 }
 
@@ -1292,6 +1382,72 @@ mod tests {
             "url": "https://github.com/anip-protocol/anip",
         });
         assert_eq!(metadata_hygiene("manifest", &object(fine)), Ok(()));
+    }
+
+    #[test]
+    fn urls_with_passwords_are_credentials() {
+        for text in [
+            "postgres://anip:hunter2@db.example:5432/x",
+            "https://admin:hunter2@api.example.com/",
+            "HTTPS://admin:hunter2@api.example.com",
+            "see `postgres://anip:hunter2@db.example/x` first",
+            "redis://:hunter2@cache:6379",
+            "amqp://u:p@h",
+            "first http://example.com then mysql://root:toor@db/x",
+        ] {
+            assert!(has_url_with_password(text), "{text}");
+            assert!(secret_pattern(text).is_some(), "{text}");
+        }
+        for text in [
+            "ssh://git@github.com/anip-protocol/anip.git",
+            "postgres://anip@db.example/x",
+            "postgres://anip:${DB_PASSWORD}@db.example/x",
+            "postgres://anip:$DB_PASSWORD@db.example/x",
+            "postgres://anip:{{password}}@db.example/x",
+            "postgres://anip:<password>@db.example/x",
+            "postgres://anip:***@db.example/x",
+            "https://example.com/a:b@c",
+            "https://example.com:8443/x?u=a:b@c",
+            "http://[::1]:8080/",
+            "a note: user:pass@host without a scheme",
+            "://a:b@c",
+        ] {
+            assert!(!has_url_with_password(text), "{text}");
+        }
+        let error = metadata_hygiene(
+            "manifest",
+            &object(json!({"database_url": "postgres://anip:hunter2@db:5432/x"})),
+        )
+        .unwrap_err();
+        assert_eq!(error.field, "manifest.database_url");
+        assert!(!error.message.contains("hunter2"), "{error}");
+    }
+
+    #[test]
+    fn bidi_controls_in_visible_names() {
+        for c in [
+            '\u{202A}', '\u{202E}', '\u{2066}', '\u{2069}', '\u{200E}', '\u{200F}',
+        ] {
+            let name = format!("Acme{c}Corp");
+            assert!(has_bidi_control(&name));
+            assert_eq!(
+                display_name("display_name", &name, 120).unwrap_err().field,
+                "display_name"
+            );
+            let error = visible_name("manifest", &object(json!({"name": name}))).unwrap_err();
+            assert_eq!(error.field, "manifest.name");
+        }
+        assert_eq!(display_name("d", "  Acme Corp ", 120).unwrap(), "Acme Corp");
+        assert_eq!(
+            display_name("d", "Ünïcødé 名前", 120).unwrap(),
+            "Ünïcødé 名前"
+        );
+        assert!(display_name("d", "", 120).is_err());
+        assert!(display_name("d", &"a".repeat(121), 120).is_err());
+        assert_eq!(
+            visible_name("manifest", &object(json!({"name": 3}))),
+            Ok(())
+        );
     }
 
     #[test]

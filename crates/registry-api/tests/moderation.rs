@@ -718,3 +718,60 @@ async fn concurrent_transfers_leave_one_consistent_owner() {
         assert_eq!(status, 200, "{body}");
     }
 }
+
+#[tokio::test]
+async fn every_admin_list_refuses_bad_filters_alike() {
+    let (app, _db) = spawn_app().await;
+    create_publisher(&app, "acme").await;
+    let long = "a".repeat(5000);
+    for list in [
+        "admin/publishers",
+        "admin/namespaces",
+        "admin/artifacts",
+        "admin/users",
+        "admin/abuse-reports",
+    ] {
+        // NUL and other control characters never reach Postgres (which rejects a NUL: 503).
+        for (query, field) in [
+            ("search=%00", "search"),
+            ("search=a%00b", "search"),
+            ("search=a%07b", "search"),
+            ("status=%00", "status"),
+            ("status=bogus", "status"),
+        ] {
+            let (status, body) = app
+                .get_json_with(&format!("{list}?{query}"), ADMIN_TOKEN)
+                .await;
+            assert_eq!(status, 400, "{list}?{query}: {body}");
+            assert_eq!(body["field"], field, "{list}?{query}: {body}");
+            assert!(
+                body["error"].as_str().unwrap().starts_with(field),
+                "{list}?{query}: {body}"
+            );
+        }
+        let (status, body) = app
+            .get_json_with(&format!("{list}?search={long}"), ADMIN_TOKEN)
+            .await;
+        field_error(status, &body, "search");
+        let (status, body) = app
+            .get_json_with(&format!("{list}?search=acme"), ADMIN_TOKEN)
+            .await;
+        assert_eq!(status, 200, "{list}: {body}");
+    }
+    // Each list's own statuses still filter (case-insensitively, as before).
+    for (list, status_filter, total) in [
+        ("admin/publishers", "ACTIVE", 2),
+        ("admin/publishers", "suspended", 0),
+        ("admin/namespaces", "pending_verification", 0),
+        ("admin/artifacts", "transferred", 0),
+    ] {
+        let (status, body) = app
+            .get_json_with(&format!("{list}?status={status_filter}"), ADMIN_TOKEN)
+            .await;
+        assert_eq!(status, 200, "{list}: {body}");
+        assert_eq!(
+            body["total"], total,
+            "{list}?status={status_filter}: {body}"
+        );
+    }
+}

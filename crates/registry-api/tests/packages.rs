@@ -241,6 +241,37 @@ async fn bad_input_is_refused_with_the_right_status() {
     let response = post_raw(huge, Some(PUBLISH_TOKEN)).await.unwrap();
     assert_eq!(response.status(), 413);
     assert!(response.json::<Value>().await.unwrap()["error"].is_string());
+    // A body that is JSON but not an object is named as such, not parsed positionally.
+    for body in [
+        &b"[\"a\",\"1.0.0\",\"p\"]"[..],
+        b"  [1]",
+        b"\"text\"",
+        b"null",
+        b"42",
+    ] {
+        let response = post_raw(body.to_vec(), Some(PUBLISH_TOKEN)).await.unwrap();
+        assert_eq!(response.status(), 400);
+        let error: Value = response.json().await.unwrap();
+        assert_eq!(
+            error["error"],
+            "request body must be a JSON object",
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+    }
+    for path in ["templates", "admin/imports", "admin/publishers"] {
+        let token = if path.starts_with("admin") {
+            ADMIN_TOKEN
+        } else {
+            PUBLISH_TOKEN
+        };
+        let (status, error) = app.post_json(path, Some(token), &json!(["a", "b"])).await;
+        assert_eq!(status, 400, "{path}: {error}");
+        assert_eq!(
+            error["error"], "request body must be a JSON object",
+            "{path}"
+        );
+    }
     // Missing ids in upstream's order and wording.
     let (status, error) = app.publish(&json!({"package_id": "x"})).await;
     assert_eq!(status, 400);
@@ -303,6 +334,69 @@ async fn bad_input_is_refused_with_the_right_status() {
             .starts_with("manifest.source."),
         "{error}"
     );
+    // Credentials inside URLs, anywhere in the published metadata, are refused naming the
+    // field; a URL with a user but no password, or a placeholder password, is fine.
+    for (part, key, value, field) in [
+        (
+            "manifest",
+            "database_url",
+            "postgres://anip:hunter2@db.example:5432/x",
+            "manifest.database_url",
+        ),
+        (
+            "manifest",
+            "endpoint",
+            "https://admin:hunter2@api.example.com/",
+            "manifest.endpoint",
+        ),
+        (
+            "service_definition",
+            "notes",
+            "connect with redis://:hunter2@cache.example:6379",
+            "service_definition.notes",
+        ),
+        (
+            "recommended_lock",
+            "mirror",
+            "HTTPS://ci:hunter2@mirror.example/pack",
+            "recommended_lock.mirror",
+        ),
+    ] {
+        let mut leaky = publish_request("url-leak", "1.0.0");
+        leaky[part][key] = json!(value);
+        let (status, error) = app.publish(&leaky).await;
+        assert_eq!(status, 400, "{field}: {error}");
+        assert_eq!(error["field"], field, "{error}");
+        assert!(
+            error["error"].as_str().unwrap().contains("password"),
+            "{error}"
+        );
+        assert!(
+            !error["error"].as_str().unwrap().contains("hunter2"),
+            "{error}"
+        );
+    }
+    let mut leaky = publish_request("url-leak", "1.0.0");
+    leaky["readme"] =
+        json!("# Setup\n\nSet `DATABASE_URL=postgres://anip:hunter2@db.example/x` first.");
+    let (status, error) = app.publish(&leaky).await;
+    assert_eq!(status, 400, "{error}");
+    assert_eq!(error["field"], "readme", "{error}");
+    let (status, _) = app.get_json("packages/url-leak/1.0.0/download").await;
+    assert_eq!(status, 404, "nothing was published");
+    let mut fine = publish_request("url-fine", "1.0.0");
+    fine["manifest"]["database_url"] = json!("postgres://anip:${DB_PASSWORD}@db.example/x");
+    fine["manifest"]["clone"] = json!("ssh://git@github.com/anip-protocol/anip.git");
+    fine["manifest"]["docs"] = json!("https://example.com/a:b@c");
+    fine["readme"] = json!("Point DATABASE_URL at postgres://user@localhost/db.");
+    let (status, body) = app.publish(&fine).await;
+    assert_eq!(status, 201, "{body}");
+    // Bidi controls in the human-visible name are refused (spoofing on the package page).
+    let mut spoof = publish_request("spoof", "1.0.0");
+    spoof["manifest"]["name"] = json!("Tools \u{202E}exe.txt");
+    let (status, error) = app.publish(&spoof).await;
+    assert_eq!(status, 400, "{error}");
+    assert_eq!(error["field"], "manifest.name", "{error}");
     let mut mismatched = publish_request("mismatched", "1.0.0");
     mismatched["manifest"]["agent_consumability"]["capabilities"] = json!({"other.cap": {}});
     let (status, error) = app.publish(&mismatched).await;
@@ -453,6 +547,74 @@ async fn lifecycle_yank_allow_and_takedown() {
         )
         .await;
     assert_eq!(status, 400);
+    // A replacement must exist and be usable: not missing, taken down or yanked.
+    let (status, error) = app
+        .patch_json(path, Some(ADMIN_TOKEN), &json!({"status": "superseded", "reason": "x", "replacement_package_id": "life", "replacement_package_version": "9.0.0"}))
+        .await;
+    assert_eq!(status, 400, "{error}");
+    assert_eq!(error["field"], "replacement_package_id", "{error}");
+    let (status, _) = app.publish(&publish_request("life-gone", "1.0.0")).await;
+    assert_eq!(status, 201);
+    for blocked in ["takedown", "yanked"] {
+        let (status, body) = app
+            .patch_json(
+                "admin/packages/life-gone/1.0.0/lifecycle",
+                Some(ADMIN_TOKEN),
+                &json!({"status": blocked, "reason": "abuse"}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        for status_value in ["superseded", "deprecated"] {
+            let (status, error) = app
+                .patch_json(path, Some(ADMIN_TOKEN), &json!({"status": status_value, "reason": "x", "replacement_package_id": "life-gone", "replacement_package_version": "1.0.0"}))
+                .await;
+            assert_eq!(status, 400, "{blocked}: {error}");
+            assert_eq!(error["field"], "replacement_package_id", "{error}");
+            let message = error["error"].as_str().unwrap();
+            assert!(message.contains("life-gone@1.0.0"), "{error}");
+        }
+    }
+    let (status, record) = app.get_json("packages/life/1.0.0").await;
+    assert_eq!(status, 200);
+    assert_eq!(record["lifecycle"]["status"], "active", "nothing changed");
+    // An active version carries no reason (registry.md: a reason for every non-active state):
+    // one sent with `active` is dropped from the state and kept in the audit event.
+    let (status, body) = app
+        .patch_json(
+            "admin/packages/life-gone/1.0.0/lifecycle",
+            Some(ADMIN_TOKEN),
+            &json!({"status": "active", "reason": "restored after review"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["package"]["lifecycle"]["status"], "active");
+    assert!(
+        body["package"]["lifecycle"]
+            .get("reason")
+            .is_none_or(|r| r == ""),
+        "{body}"
+    );
+    let (_, record) = app.get_json("packages/life-gone/1.0.0").await;
+    assert!(
+        record["lifecycle"].get("reason").is_none_or(|r| r == ""),
+        "{record}"
+    );
+    let events = app
+        .state()
+        .store
+        .audit_events("package", "life-gone@1.0.0")
+        .await
+        .unwrap();
+    assert_eq!(events[0].2["reason"], "restored after review", "{events:?}");
+    // Out of the listing again, so the counts below are about `life` alone.
+    let (status, _) = app
+        .patch_json(
+            "admin/packages/life-gone/1.0.0/lifecycle",
+            Some(ADMIN_TOKEN),
+            &json!({"status": "takedown", "reason": "abuse"}),
+        )
+        .await;
+    assert_eq!(status, 200);
 
     // Deprecated: still downloadable, with its lifecycle and a short cache.
     let (status, body) = app
@@ -573,6 +735,24 @@ async fn download_counts_are_batched_and_flushed_on_shutdown() {
             app.get("packages/counted/1.0.0/download").await.status(),
             200
         );
+    }
+    // A conditional download answered 304 transfers nothing: not a download.
+    let first = app
+        .client
+        .head(app.url("packages/counted/1.0.0/download"))
+        .send()
+        .await
+        .unwrap();
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    for _ in 0..3 {
+        let response = app
+            .client
+            .get(app.url("packages/counted/1.0.0/download"))
+            .header("if-none-match", &etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 304);
     }
     // The lock and the record are not downloads, nor is a HEAD of the download (which answers
     // like the GET, without a body).

@@ -89,6 +89,89 @@ async fn namespaces_tokens_and_ownership() {
         .patch_json("me/publisher", Some(&manager), &json!({"display_name": ""}))
         .await;
     assert_eq!(status, 400);
+    // PATCH is partial: absent fields keep their value; null or "" clears an optional one.
+    let (status, updated) = app
+        .patch_json(
+            "me/publisher",
+            Some(&manager),
+            &json!({"description": "only"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(updated["publisher"]["display_name"], "Acme Corp");
+    assert_eq!(updated["publisher"]["description"], "only");
+    assert_eq!(updated["publisher"]["website_url"], "https://acme.example");
+    let (status, updated) = app
+        .patch_json(
+            "me/publisher",
+            Some(&manager),
+            &json!({"display_name": "X"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(updated["publisher"]["display_name"], "X");
+    assert_eq!(updated["publisher"]["description"], "only");
+    assert_eq!(updated["publisher"]["website_url"], "https://acme.example");
+    let (status, updated) = app
+        .patch_json(
+            "me/publisher",
+            Some(&manager),
+            &json!({"website_url": null, "description": ""}),
+        )
+        .await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(updated["publisher"]["display_name"], "X");
+    assert!(
+        updated["publisher"]
+            .get("description")
+            .is_none_or(|d| d == ""),
+        "{updated}"
+    );
+    assert!(
+        updated["publisher"]
+            .get("website_url")
+            .is_none_or(|w| w == ""),
+        "{updated}"
+    );
+    for body in [
+        json!({"display_name": null}),
+        json!({"display_name": "   "}),
+        json!({"display_name": "Acme \u{202E}evil"}),
+        json!({"display_name": "\u{2067}Acme"}),
+        json!({"display_name": "Acme\u{200F}"}),
+    ] {
+        let (status, error) = app.patch_json("me/publisher", Some(&manager), &body).await;
+        assert_eq!(status, 400, "{body}: {error}");
+        assert_eq!(error["field"], "display_name", "{body}: {error}");
+    }
+    let (status, error) = app
+        .patch_json("me/publisher", Some(&manager), &json!({}))
+        .await;
+    assert_eq!(status, 400, "{error}");
+    let (status, error) = app
+        .patch_json(
+            "me/publisher",
+            Some(&manager),
+            &json!({"website_url": "ftp://x"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{error}");
+    assert_eq!(error["field"], "website_url");
+    let (status, me) = app.get_json_with("me/publisher", &manager).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        me["publisher"]["display_name"], "X",
+        "refusals changed nothing"
+    );
+    let (status, error) = app
+        .post_json(
+            "admin/publishers",
+            Some(ADMIN_TOKEN),
+            &json!({"publisher_id": "spoof", "publisher_type": "organization", "display_name": "Spoof \u{202D}Co"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{error}");
+    assert_eq!(error["field"], "display_name");
 
     // No namespace yet: a publisher token cannot claim new ids.
     let (status, body) = app
@@ -395,7 +478,7 @@ async fn artifact_suspension_blocks_the_owner() {
 
 #[tokio::test]
 async fn templates_publish_download_and_verify() {
-    let (app, _db) = spawn_app().await;
+    let (mut app, db) = spawn_app().await;
     let template = json!({
         "schema": "anip-starter-template/v0",
         "id": "gitlab-starter",
@@ -466,10 +549,119 @@ async fn templates_publish_download_and_verify() {
         )
         .unwrap();
 
+    // A 304 of the template download transfers nothing and is not a download.
+    let etag = response_etag(&app, "templates/gitlab-starter/1.0.0/download").await;
+    for _ in 0..3 {
+        let response = app
+            .client
+            .get(app.url("templates/gitlab-starter/1.0.0/download"))
+            .header("if-none-match", &etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 304);
+    }
+
+    // Credentials inside URLs are refused in template metadata too.
+    let mut leaky = body.clone();
+    leaky["template_version"] = json!("1.5.0");
+    leaky["manifest"]["endpoint"] = json!("https://admin:hunter2@api.example.com/");
+    let (status, error) = app
+        .post_json("templates", Some(PUBLISH_TOKEN), &leaky)
+        .await;
+    assert_eq!(status, 400, "{error}");
+    assert_eq!(error["field"], "manifest.endpoint");
+
     let mut bad = body.clone();
     bad["template_version"] = json!("2.0.0");
     bad["template"]["commands"] = json!(["curl evil | sh"]);
     let (status, error) = app.post_json("templates", Some(PUBLISH_TOKEN), &bad).await;
     assert_eq!(status, 400);
     assert_eq!(error["field"], "template.commands");
+
+    // One 200 download above (the HEAD for the ETag and the three 304s are not downloads).
+    let pool = db.pool();
+    app.shutdown().await;
+    let client = pool.get().await.unwrap();
+    let row = client
+        .query_one(
+            "SELECT download_count FROM registry_templates WHERE template_id = 'gitlab-starter' AND template_version = '1.0.0'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i64>(0), 1);
+}
+
+async fn response_etag(app: &TestApp, path: &str) -> String {
+    let response = app.client.head(app.url(path)).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    response.headers()["etag"].to_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let (app, _db) = spawn_app().await;
+    create_publisher(&app, "acme").await;
+    let manager = admin_token_for(&app, "acme", json!({"operations": ["manage:publisher"]})).await;
+    let send = |method: reqwest::Method, path: &str, authorization: String, body: Option<Value>| {
+        let mut request = app
+            .client
+            .request(method, app.url(path))
+            .header("authorization", authorization);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send()
+    };
+    for scheme in ["bearer", "BEARER", "bEaReR", "Bearer"] {
+        let response = send(
+            reqwest::Method::GET,
+            "admin/publishers",
+            format!("{scheme} {ADMIN_TOKEN}"),
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(response.status(), 200, "admin with {scheme}");
+        let response = send(
+            reqwest::Method::GET,
+            "me/publisher",
+            format!("{scheme} {manager}"),
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(response.status(), 200, "me with {scheme}");
+    }
+    let request = publish_request("cased", "1.0.0");
+    let response = send(
+        reqwest::Method::POST,
+        "publications",
+        format!("bearer {PUBLISH_TOKEN}"),
+        Some(request),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 201);
+    // Empty tokens and other schemes are still refused.
+    for authorization in [
+        "bearer".to_owned(),
+        "bearer ".to_owned(),
+        "Bearer    ".to_owned(),
+        format!("Basic {ADMIN_TOKEN}"),
+        format!("Bearer{ADMIN_TOKEN}"),
+        format!("bearerx {ADMIN_TOKEN}"),
+        ADMIN_TOKEN.to_owned(),
+    ] {
+        let response = send(
+            reqwest::Method::GET,
+            "admin/publishers",
+            authorization.clone(),
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(response.status(), 401, "{authorization:?}");
+    }
 }

@@ -5,7 +5,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::users::{list_query, private};
+use super::admin::list_query;
+use super::users::private;
 use crate::app::AppState;
 use crate::auth::{is_uuid, require_admin_actor};
 use crate::error::ApiError;

@@ -14,25 +14,45 @@ use crate::http::{self as h, NO_STORE};
 use crate::ids::{Namespace, PackageId, Version};
 use crate::model::{CreateTokenRequest, UpdateLifecycleRequest, UpdateStatusRequest};
 use crate::record::{self, splice};
-use crate::store::publishers::AdminQuery;
-use crate::store::{Actor, PublisherStatusChange};
+use crate::store::publishers::{
+    AdminQuery, ARTIFACT_STATUSES, NAMESPACE_STATUSES, PUBLISHER_STATUSES,
+};
+use crate::store::{Actor, PublisherStatusChange, UnusableReplacement};
 use crate::validate::{self, invalid};
 
 async fn admin(req: &HttpRequest, state: &AppState) -> Result<Actor, ApiError> {
     require_admin_actor(req, state).await
 }
 
-fn admin_query(req: &HttpRequest) -> Result<AdminQuery, ApiError> {
+/// The longest `search` filter of an admin list, in characters.
+const MAX_SEARCH_CHARS: usize = 200;
+
+/// The paging, search and status filter of every admin list (`limit` ≤ 100, default 25): a
+/// status outside `statuses`, or a search longer than [`MAX_SEARCH_CHARS`] or holding a control
+/// character (Postgres refuses a NUL outright), is a 400 naming the parameter.
+pub(super) fn list_query(req: &HttpRequest, statuses: &[&str]) -> Result<AdminQuery, ApiError> {
     let (limit, offset) = h::paging(req, 25, 100)?;
+    let status = h::query_param(req, "status")
+        .unwrap_or_default()
+        .trim()
+        .to_lowercase();
+    if !status.is_empty() && !statuses.contains(&status.as_str()) {
+        return Err(invalid("status", format!("must be one of {}", statuses.join(", "))).into());
+    }
+    let search = h::query_param(req, "search")
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    if search.chars().count() > MAX_SEARCH_CHARS || search.chars().any(char::is_control) {
+        return Err(invalid(
+            "search",
+            format!("must be at most {MAX_SEARCH_CHARS} characters without control characters"),
+        )
+        .into());
+    }
     Ok(AdminQuery {
-        search: h::query_param(req, "search")
-            .unwrap_or_default()
-            .trim()
-            .to_owned(),
-        status: h::query_param(req, "status")
-            .unwrap_or_default()
-            .trim()
-            .to_lowercase(),
+        search,
+        status,
         limit,
         offset,
     })
@@ -70,12 +90,22 @@ pub async fn update_lifecycle(
         .await?;
     let row = match outcome {
         None => return Err(ApiError::NotFound("package version not found")),
-        Some(Err(())) => {
-            return Err(invalid(
-                "replacement_package_id",
-                "names a package version that does not exist",
-            )
-            .into());
+        Some(Err(refused)) => {
+            let named = request_replacement(&request);
+            let problem = match refused {
+                UnusableReplacement::Missing => {
+                    format!("names {named}, a package version that does not exist")
+                }
+                UnusableReplacement::Unavailable(status) => format!(
+                    "names {named}, which is {} and cannot replace another version",
+                    if status == "takedown" {
+                        "taken down"
+                    } else {
+                        "yanked"
+                    }
+                ),
+            };
+            return Err(invalid("replacement_package_id", problem).into());
         }
         Some(Ok(row)) => row,
     };
@@ -104,6 +134,15 @@ pub async fn update_lifecycle(
     body.extend_from_slice(package.trim_ascii_end());
     body.extend_from_slice(b"}\n");
     Ok(h::json_bytes(actix_web::http::StatusCode::OK, body))
+}
+
+/// The replacement a lifecycle request names, as `id@version`.
+fn request_replacement(request: &UpdateLifecycleRequest) -> String {
+    format!(
+        "{}@{}",
+        request.replacement_package_id.trim(),
+        request.replacement_package_version.trim()
+    )
 }
 
 /// `POST admin/imports`: imports an `anip-package-bundle/v1`, keeping its digests and (when it
@@ -163,7 +202,10 @@ pub async fn list_publishers(
 ) -> Result<HttpResponse, ApiError> {
     admin(&req, &state).await?;
     Ok(private(
-        &state.store.list_publishers(&admin_query(&req)?).await?,
+        &state
+            .store
+            .list_publishers(&list_query(&req, &PUBLISHER_STATUSES)?)
+            .await?,
     ))
 }
 
@@ -212,14 +254,7 @@ pub async fn create_publisher(
     }
     let display_name = match request.display_name.trim() {
         "" => publisher_id.clone(),
-        name if name.len() > 120 || validate::has_unsafe_control_text(name) => {
-            return Err(invalid(
-                "display_name",
-                "must be at most 120 characters without control characters",
-            )
-            .into());
-        }
-        name => name.to_owned(),
+        name => validate::display_name("display_name", name, 120)?,
     };
     let created = state
         .store
@@ -243,8 +278,12 @@ pub async fn update_publisher_status(
     let actor = admin(&req, &state).await?;
     let request: UpdateStatusRequest = h::json_body(&req, payload).await?;
     let status = request.status.trim().to_lowercase();
-    if !["active", "pending_review", "suspended"].contains(&status.as_str()) {
-        return Err(invalid("status", "must be active, pending_review or suspended").into());
+    if !PUBLISHER_STATUSES.contains(&status.as_str()) {
+        return Err(invalid(
+            "status",
+            format!("must be one of {}", PUBLISHER_STATUSES.join(", ")),
+        )
+        .into());
     }
     let trust_level = match request.trust_level.trim().to_lowercase() {
         t if t.is_empty() => None,
@@ -296,7 +335,10 @@ pub async fn list_namespaces(
 ) -> Result<HttpResponse, ApiError> {
     admin(&req, &state).await?;
     Ok(private(
-        &state.store.list_namespaces(&admin_query(&req)?).await?,
+        &state
+            .store
+            .list_namespaces(&list_query(&req, &NAMESPACE_STATUSES)?)
+            .await?,
     ))
 }
 
@@ -311,18 +353,10 @@ pub async fn update_namespace_status(
     let namespace = Namespace::parse(&path.to_lowercase())?;
     let request: UpdateStatusRequest = h::json_body(&req, payload).await?;
     let status = request.status.trim().to_lowercase();
-    if ![
-        "pending_verification",
-        "active",
-        "reserved",
-        "suspended",
-        "rejected",
-    ]
-    .contains(&status.as_str())
-    {
+    if !NAMESPACE_STATUSES.contains(&status.as_str()) {
         return Err(invalid(
             "status",
-            "must be pending_verification, active, reserved, suspended or rejected",
+            format!("must be one of {}", NAMESPACE_STATUSES.join(", ")),
         )
         .into());
     }
@@ -350,7 +384,10 @@ pub async fn list_artifacts(
 ) -> Result<HttpResponse, ApiError> {
     admin(&req, &state).await?;
     Ok(private(
-        &state.store.list_artifacts(&admin_query(&req)?).await?,
+        &state
+            .store
+            .list_artifacts(&list_query(&req, &ARTIFACT_STATUSES)?)
+            .await?,
     ))
 }
 
@@ -369,8 +406,12 @@ pub async fn update_artifact_status(
     let artifact_id = PackageId::parse_field("artifact_id", &artifact_id)?.into_inner();
     let request: UpdateStatusRequest = h::json_body(&req, payload).await?;
     let status = request.status.trim().to_lowercase();
-    if !["active", "transferred", "suspended"].contains(&status.as_str()) {
-        return Err(invalid("status", "must be active, transferred or suspended").into());
+    if !ARTIFACT_STATUSES.contains(&status.as_str()) {
+        return Err(invalid(
+            "status",
+            format!("must be one of {}", ARTIFACT_STATUSES.join(", ")),
+        )
+        .into());
     }
     let reason = request.reason.trim().to_owned();
     let updated = state

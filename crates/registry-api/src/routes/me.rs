@@ -13,7 +13,7 @@ use crate::ids::{id_in_namespace, Namespace, PackageId, TemplateId};
 use crate::model::{
     CreateNamespaceRequest, CreateTokenRequest, TokenScopes, UpdatePublisherRequest,
 };
-use crate::store::{Actor, NewToken};
+use crate::store::{Actor, NewToken, ProfileChange};
 use crate::validate::{self, invalid};
 
 async fn principal(req: &HttpRequest, state: &AppState) -> Result<Principal, ApiError> {
@@ -51,7 +51,9 @@ pub async fn publisher(
     ))
 }
 
-/// `PATCH me/publisher` (`manage:publisher`): `{display_name, description, website_url}`.
+/// `PATCH me/publisher` (`manage:publisher`): `{display_name?, description?, website_url?}`.
+/// Partial: only the fields present change; `null` or `""` clears `description` or
+/// `website_url` (a display name cannot be cleared).
 pub async fn update_publisher(
     req: HttpRequest,
     payload: web::Payload,
@@ -60,48 +62,14 @@ pub async fn update_publisher(
     let principal = principal(&req, &state).await?;
     principal.require("manage:publisher")?;
     let request: UpdatePublisherRequest = h::json_body(&req, payload).await?;
-    let display_name = request.display_name.trim().to_owned();
-    if display_name.is_empty()
-        || display_name.len() > 120
-        || validate::has_unsafe_control_text(&display_name)
-    {
-        return Err(invalid(
-            "display_name",
-            "is required (at most 120 characters, no control characters)",
-        )
-        .into());
-    }
-    let description = request.description.trim().to_owned();
-    if description.len() > 2000 || validate::has_unsafe_control_text(&description) {
-        return Err(invalid(
-            "description",
-            "must be at most 2000 characters without control characters",
-        )
-        .into());
-    }
-    let website_url = request.website_url.trim().to_owned();
-    if !website_url.is_empty() {
-        let lower = website_url.to_ascii_lowercase();
-        if !(lower.starts_with("https://") || lower.starts_with("http://"))
-            || website_url.len() > 2048
-            || website_url.contains(char::is_whitespace)
-        {
-            return Err(invalid("website_url", "must be an http(s) URL").into());
-        }
-    }
+    let change = profile_change(request)?;
     let actor = principal.actor();
     let publisher_id = principal.publisher_id.clone();
     let updated = state
         .store
         .detached(move |store| async move {
             store
-                .update_publisher_profile(
-                    publisher_id,
-                    display_name,
-                    description,
-                    website_url,
-                    actor,
-                )
+                .update_publisher_profile(publisher_id, change, actor)
                 .await
         })
         .await?
@@ -110,6 +78,61 @@ pub async fn update_publisher(
         actix_web::http::StatusCode::OK,
         &json!({"publisher": updated}),
     ))
+}
+
+/// Checks a profile update field by field; a body that sets none of them is refused.
+pub fn profile_change(request: UpdatePublisherRequest) -> Result<ProfileChange, ApiError> {
+    if request.display_name.is_none()
+        && request.description.is_none()
+        && request.website_url.is_none()
+    {
+        return Err(ApiError::BadRequest(
+            "request body must set display_name, description or website_url".into(),
+        ));
+    }
+    let display_name = match request.display_name {
+        None => None,
+        Some(name) => Some(validate::display_name(
+            "display_name",
+            name.as_deref().unwrap_or_default(),
+            120,
+        )?),
+    };
+    let description = match request.description {
+        None => None,
+        Some(description) => {
+            let description = description.unwrap_or_default().trim().to_owned();
+            if description.len() > 2000 || validate::has_unsafe_control_text(&description) {
+                return Err(invalid(
+                    "description",
+                    "must be at most 2000 characters without control characters",
+                )
+                .into());
+            }
+            Some(description)
+        }
+    };
+    let website_url = match request.website_url {
+        None => None,
+        Some(url) => {
+            let url = url.unwrap_or_default().trim().to_owned();
+            let lower = url.to_ascii_lowercase();
+            if !url.is_empty()
+                && (!(lower.starts_with("https://") || lower.starts_with("http://"))
+                    || url.len() > 2048
+                    || url.contains(char::is_whitespace)
+                    || url.chars().any(char::is_control))
+            {
+                return Err(invalid("website_url", "must be an http(s) URL").into());
+            }
+            Some(url)
+        }
+    };
+    Ok(ProfileChange {
+        display_name,
+        description,
+        website_url,
+    })
 }
 
 /// `GET me/namespaces`.

@@ -274,15 +274,6 @@ pub async fn download(
     let row = cached_download(&state, package_id.as_str(), version.as_str()).await?;
     lifecycle_blocks(&row.lifecycle, allow_yanked)?;
 
-    // A HEAD (a client checking the ETag or size) is not a download.
-    if req.method() != actix_web::http::Method::HEAD {
-        state
-            .downloads
-            .record(Kind::Package, package_id.as_str(), version.as_str());
-        crate::metrics::download("package");
-        tracing::info!(event = "registry_download", kind = "package", package_id = %package_id, package_version = %version, "registry_download");
-    }
-
     let (etag, cache_control, lifecycle_value) = if row.lifecycle.status == "active" {
         (record::etag(&row.etag, None), IMMUTABLE, None)
     } else {
@@ -301,6 +292,15 @@ pub async fn download(
             lifecycle_header(&row.lifecycle.status).1,
         );
         return Ok(response);
+    }
+    // Only a response that sends the bundle is a download: a 304 transfers nothing, and a
+    // HEAD (a client checking the ETag or size) sends no body.
+    if req.method() != actix_web::http::Method::HEAD {
+        state
+            .downloads
+            .record(Kind::Package, package_id.as_str(), version.as_str());
+        crate::metrics::download("package");
+        tracing::info!(event = "registry_download", kind = "package", package_id = %package_id, package_version = %version, "registry_download");
     }
     let stored = row
         .body

@@ -156,17 +156,18 @@ pub async fn download(
         .template_download_row(template_id.as_str(), version.as_str(), &candidates)
         .await?
         .ok_or(ApiError::NotFound("template version not found"))?;
-    // A HEAD (a client checking the ETag or size) is not a download.
+    let etag = record::etag(&row.etag, None);
+    if conditional.is_some_and(|header| record::if_none_match(header, &etag)) {
+        return Ok(h::not_modified(&etag, IMMUTABLE));
+    }
+    // Only a response that sends the package is a download: a 304 transfers nothing, and a
+    // HEAD (a client checking the ETag or size) sends no body.
     if req.method() != actix_web::http::Method::HEAD {
         state
             .downloads
             .record(Kind::Template, template_id.as_str(), version.as_str());
         crate::metrics::download("template");
         tracing::info!(event = "registry_download", kind = "template", template_id = %template_id, template_version = %version, "registry_download");
-    }
-    let etag = record::etag(&row.etag, None);
-    if conditional.is_some_and(|header| record::if_none_match(header, &etag)) {
-        return Ok(h::not_modified(&etag, IMMUTABLE));
     }
     let body = row
         .body

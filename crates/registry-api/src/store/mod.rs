@@ -27,10 +27,10 @@ use tokio_postgres::error::SqlState;
 pub use browse::{PackageVersionRow, TemplateVersionRow};
 pub use packages::{
     DownloadRow, InsertOutcome, ListQuery, LockRow, NewPackage, PublicationPage, RecordRow,
-    SEARCH_COUNT_CAP,
+    UnusableReplacement, SEARCH_COUNT_CAP,
 };
 pub use publishers::{
-    AdminQuery, NamespaceRow, NewToken, OwnerRow, PublisherStatusChange, TokenRow,
+    AdminQuery, NamespaceRow, NewToken, OwnerRow, ProfileChange, PublisherStatusChange, TokenRow,
 };
 pub use templates::{NewTemplate, TemplateDownloadRow, TemplateRecordRow};
 

@@ -664,15 +664,15 @@ impl Store {
     }
 
     /// Sets a package version's lifecycle and records the change (one transaction). Returns
-    /// `None` when the version does not exist, `Some(Err(()))` when the replacement names a
-    /// version that does not exist.
+    /// `None` when the version does not exist, `Some(Err(_))` when the replacement names a
+    /// version that does not exist or may not be used.
     pub async fn update_lifecycle(
         &self,
         package_id: String,
         version: String,
         lifecycle: Lifecycle,
         actor: Actor,
-    ) -> Result<Option<Result<RecordRow, ()>>, StoreError> {
+    ) -> Result<Option<Result<RecordRow, UnusableReplacement>>, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let outcome = set_lifecycle(&tx, &package_id, &version, &lifecycle, &actor).await?;
@@ -760,6 +760,15 @@ pub(super) async fn notify_listings_changed(
     Ok(())
 }
 
+/// Why a lifecycle replacement was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UnusableReplacement {
+    /// No such package version.
+    Missing,
+    /// The version's own lifecycle (`takedown` or `yanked`) makes its download a 410.
+    Unavailable(String),
+}
+
 /// Sets a package version's lifecycle inside the caller's transaction: counters, the
 /// cross-replica cache notification (sent when the transaction commits) and the audit event.
 /// The outcome is [`Store::update_lifecycle`]'s; the caller commits.
@@ -769,7 +778,7 @@ pub(super) async fn set_lifecycle(
     version: &str,
     lifecycle: &Lifecycle,
     actor: &Actor,
-) -> Result<Option<Result<RecordRow, ()>>, StoreError> {
+) -> Result<Option<Result<RecordRow, UnusableReplacement>>, StoreError> {
     let Some(current) = tx
         .query_opt(
             "SELECT lifecycle_status FROM registry_packages \
@@ -786,15 +795,23 @@ pub(super) async fn set_lifecycle(
         None => (None, None),
     };
     if let (Some(id), Some(v)) = (&replacement_id, &replacement_version) {
-        let exists = tx
+        let status: Option<String> = tx
             .query_opt(
-                "SELECT 1 FROM registry_packages WHERE package_id = $1 AND package_version = $2",
+                "SELECT lifecycle_status FROM registry_packages \
+                 WHERE package_id = $1 AND package_version = $2",
                 &[id, v],
             )
             .await?
-            .is_some();
-        if !exists {
-            return Ok(Some(Err(())));
+            .map(|row| row.get(0));
+        match status.as_deref() {
+            None => return Ok(Some(Err(UnusableReplacement::Missing))),
+            // Users sent there would get a 410.
+            Some(status @ ("takedown" | "yanked")) => {
+                return Ok(Some(Err(UnusableReplacement::Unavailable(
+                    status.to_owned(),
+                ))));
+            }
+            Some(_) => {}
         }
     }
     let row = tx
@@ -810,7 +827,7 @@ pub(super) async fn set_lifecycle(
                 &package_id,
                 &version,
                 &lifecycle.status,
-                &lifecycle.reason,
+                &lifecycle.stored_reason(),
                 &replacement_id,
                 &replacement_version,
                 &lifecycle.updated_at,

@@ -46,6 +46,14 @@ pub struct NamespaceRow {
     pub artifact_kinds: Vec<String>,
 }
 
+/// A self-service profile update: `None` leaves a field unchanged, `Some("")` clears it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProfileChange {
+    pub display_name: Option<String>,
+    pub description: Option<String>,
+    pub website_url: Option<String>,
+}
+
 /// A publisher status change requested by an admin.
 #[derive(Debug, Clone)]
 pub struct PublisherStatusChange {
@@ -125,6 +133,19 @@ pub(super) fn artifact(row: &Row) -> ArtifactSummary {
         updated_at: rfc3339(row.get(6)),
     }
 }
+
+/// The statuses a publisher can have (the table's CHECK constraint).
+pub const PUBLISHER_STATUSES: [&str; 3] = ["active", "pending_review", "suspended"];
+/// The statuses a namespace claim can have.
+pub const NAMESPACE_STATUSES: [&str; 5] = [
+    "pending_verification",
+    "active",
+    "reserved",
+    "suspended",
+    "rejected",
+];
+/// The statuses an artifact ownership can have.
+pub const ARTIFACT_STATUSES: [&str; 3] = ["active", "transferred", "suspended"];
 
 /// Search/status filters and paging of the admin lists.
 #[derive(Debug, Clone, Default)]
@@ -209,17 +230,17 @@ impl Store {
             .map(|row| row.get(0)))
     }
 
-    /// Updates the self-service profile fields of an active publisher.
+    /// Updates the self-service profile fields of an active publisher that `change` sets,
+    /// leaving the others as they are.
     pub async fn update_publisher_profile(
         &self,
         publisher_id: String,
-        display_name: String,
-        description: String,
-        website_url: String,
+        change: ProfileChange,
         actor: Actor,
     ) -> Result<Option<Publisher>, StoreError> {
         let sql = format!(
-            "UPDATE registry_publishers SET display_name = $2, description = $3, website_url = $4, \
+            "UPDATE registry_publishers SET display_name = COALESCE($2, display_name), \
+             description = COALESCE($3, description), website_url = COALESCE($4, website_url), \
              updated_at = now() WHERE publisher_id = $1 AND status = 'active' RETURNING {PUBLISHER_COLUMNS}"
         );
         let event = Event::new(
@@ -227,12 +248,17 @@ impl Store {
             "publisher.updated",
             "publisher",
             &publisher_id,
-            json!({"display_name": display_name, "website_url": website_url}),
+            json!({"display_name": change.display_name, "website_url": change.website_url}),
         )
         .shown_in_listings();
         self.write_audited(
             &sql,
-            &[&publisher_id, &display_name, &description, &website_url],
+            &[
+                &publisher_id,
+                &change.display_name,
+                &change.description,
+                &change.website_url,
+            ],
             |row| (publisher(row), event),
         )
         .await
