@@ -3,11 +3,15 @@
 
 use std::time::Duration;
 
-use actix_web::web;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::{middleware, web, App};
+use observability::server::{not_found_json, ErrorStyle};
 use observability::{health, HttpMetrics};
 
 use crate::audit::{checkpoint, retention, AuditWriter};
 use crate::auth::ApiKeyHashes;
+use crate::contract::CapabilityKind;
 use crate::keys::Keys;
 use crate::package::Package;
 use crate::runtime::Runtime;
@@ -86,4 +90,72 @@ pub fn configure(runtime: Runtime) -> impl FnOnce(&mut web::ServiceConfig) {
 /// The request-metrics middleware for runtime.
 pub fn metrics() -> HttpMetrics {
     HttpMetrics::new(METRICS_PREFIX)
+}
+
+/// Time allowed, on top of the backend calls, for the database work of one invocation (token
+/// chain, lock, audit entries of the invocation and of each composition step).
+const DEADLINE_DATABASE_MARGIN: Duration = Duration::from_secs(10);
+
+/// The request deadline for a runtime serving `package`: `floor` (the server default,
+/// `ServerLimits::request_deadline`), unless one invocation may legitimately take longer. The
+/// longest invocation is the longest sequence of backend calls a capability makes: an atomic
+/// capability's one call, or a composition's steps one after another (steps are atomic, so
+/// compositions do not nest), each bounded by its binding's `timeout_ms` or else its
+/// connection's. The deadline is that plus [`DEADLINE_DATABASE_MARGIN`], so it never cuts short
+/// an invocation the package allows, and still answers a stalled database.
+pub fn request_deadline(package: &Package, floor: Duration) -> Duration {
+    let call = |capability: &str| -> Duration {
+        let Some(binding) = package
+            .mappings
+            .get(capability)
+            .and_then(|m| m.http.as_ref())
+        else {
+            return Duration::ZERO;
+        };
+        let connection = package
+            .connections
+            .get(&binding.connection_ref)
+            .map_or(Duration::ZERO, |c| c.timeout);
+        binding.timeout_ms.map_or(connection, Duration::from_millis)
+    };
+    let longest = package
+        .declarations
+        .iter()
+        .map(|decl| match (&decl.kind, &decl.composition) {
+            (CapabilityKind::Composed, Some(composition)) => composition
+                .steps
+                .iter()
+                .map(|step| call(&step.capability))
+                .sum(),
+            _ => call(&decl.name),
+        })
+        .max()
+        .unwrap_or(Duration::ZERO);
+    floor.max(longest + DEADLINE_DATABASE_MARGIN)
+}
+
+/// The complete application for one worker: the protocol routes, a JSON 404, NUL refusal on
+/// every URL, the request `deadline` (503 when a request's response head is not produced in
+/// time, e.g. while the database is stalled) and the request metrics.
+pub fn app(
+    runtime: Runtime,
+    deadline: Duration,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .wrap(middleware::from_fn(crate::http::refuse_nul_in_url))
+        // Inside the metrics, so that they count what the deadline answers.
+        .wrap(middleware::from_fn(move |req, next| {
+            observability::server::deadline(req, next, deadline, ErrorStyle::Runtime)
+        }))
+        .wrap(metrics())
+        .configure(configure(runtime))
+        .default_service(not_found_json(ErrorStyle::Runtime))
 }

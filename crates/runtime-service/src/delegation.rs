@@ -283,7 +283,8 @@ pub fn build_token(
 }
 
 /// The delegation rules (§4.3): only the parent's subject may delegate, the parent must be
-/// live, every child scope must narrow a parent scope (keeping any `:max_$` ceiling), the
+/// live, every child scope must narrow a parent scope (keeping any `:max_$` ceiling, and never
+/// widening a qualifier: see [`scope_covers`]), the
 /// budget narrows or is inherited. Returns the child's budget.
 fn delegate_checks(
     scope: &[String],
@@ -337,6 +338,18 @@ fn delegate_checks(
                 }
             }
         }
+        // The base alone does not decide: `approver:get_booking` and `approver:*` share one
+        // base, and the qualifier is what an approval grant checks.
+        if !parent.scope.iter().any(|p| scope_covers(p, child)) {
+            return Err(Failure::new(
+                "scope_escalation",
+                format!("child scope '{child}' is broader than every parent scope"),
+                Action::RequestNewDelegation,
+            )
+            .retry(false)
+            .requires("child scope must be a subset of the parent scope")
+            .grantable_by(root));
+        }
     }
     match (&parent.constraints.budget, budget) {
         (None, budget) => Ok(budget),
@@ -371,6 +384,43 @@ fn delegate_checks(
             .grantable_by(root))
         }
         (Some(_), Some(child)) => Ok(Some(child)),
+    }
+}
+
+/// The qualifier after a scope's base: none, a `:max_$N` ceiling, or another qualifier such as
+/// the capability of `approver:<capability>` (`*` standing for every one).
+#[derive(Debug, PartialEq)]
+enum Qualifier<'a> {
+    None,
+    Ceiling(f64),
+    Named(&'a str),
+}
+
+fn qualifier(scope: &str) -> Qualifier<'_> {
+    match scope.split_once(':') {
+        None => Qualifier::None,
+        Some((_, rest)) => match rest.strip_prefix("max_$").map(str::parse::<f64>) {
+            Some(Ok(amount)) if amount.is_finite() => Qualifier::Ceiling(amount),
+            _ => Qualifier::Named(rest),
+        },
+    }
+}
+
+/// Whether a parent scope covers a child scope in a delegation: the child's base lies at or
+/// below the parent's (§4.3 matching), and its qualifier is no broader. An unqualified parent
+/// covers its base with or without a ceiling; a ceiling covers only an equal or lower ceiling;
+/// a named qualifier covers only itself, and `*` covers every named qualifier. A qualified
+/// parent never covers an unqualified child, and an unqualified parent never covers a named
+/// qualifier (bare `approver` may not approve anything, `approver:*` may approve everything).
+pub fn scope_covers(parent: &str, child: &str) -> bool {
+    if !scope_satisfies(parent, scope_base(child)) {
+        return false;
+    }
+    match (qualifier(parent), qualifier(child)) {
+        (Qualifier::None, Qualifier::None | Qualifier::Ceiling(_)) => true,
+        (Qualifier::Ceiling(p), Qualifier::Ceiling(c)) => c <= p,
+        (Qualifier::Named(p), Qualifier::Named(c)) => p == c || p == "*",
+        _ => false,
     }
 }
 
@@ -538,6 +588,47 @@ mod tests {
             (err.kind.as_str(), err.status().as_u16()),
             ("insufficient_authority", 403)
         );
+    }
+
+    #[test]
+    fn delegation_cannot_widen_a_qualifier() {
+        let parent = root(json!({"scope": ["approver:get_booking", "travel", "pay:max_$500"]}));
+        let delegate = |scope: &str| {
+            build_token(
+                request(json!({ "scope": [scope] })),
+                "human:ana@example.com",
+                Some(&parent),
+                "svc",
+                "anip-000000000003".into(),
+                now(),
+            )
+            .map_err(|f| (f.kind.clone(), f.status().as_u16()))
+        };
+        for widened in [
+            "approver:*",
+            "approver:book_flight",
+            "approver",
+            "travel:*",
+            "pay:max_$501",
+            "pay:anything",
+        ] {
+            assert_eq!(
+                delegate(widened).unwrap_err(),
+                ("scope_escalation".to_owned(), 400),
+                "{widened}"
+            );
+        }
+        for narrowed in [
+            "approver:get_booking",
+            "travel",
+            "travel.book",
+            "travel.book:max_$100",
+            "pay:max_$500",
+        ] {
+            assert!(delegate(narrowed).is_ok(), "{narrowed}");
+        }
+        assert!(scope_covers("approver:*", "approver:get_booking"));
+        assert!(scope_covers("approver:*", "approver:*"));
     }
 
     #[test]

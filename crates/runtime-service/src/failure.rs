@@ -260,6 +260,7 @@ pub fn status_for(kind: &str) -> StatusCode {
         | "concurrent_lock"
         | "concurrent_request_rejected"
         | "approval_request_already_decided" => StatusCode::CONFLICT,
+        "payload_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
         "internal_error" => StatusCode::INTERNAL_SERVER_ERROR,
         "backend_not_configured" => StatusCode::NOT_IMPLEMENTED,
         "upstream_error" => StatusCode::BAD_GATEWAY,

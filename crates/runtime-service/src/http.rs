@@ -1,10 +1,15 @@
 //! The ANIP HTTP surface. Handlers are thin: read the bearer, the body and the query, call the
 //! runtime, turn the answer or the failure into a response.
 
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::middleware::Next;
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
 use futures_util::stream;
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
@@ -18,8 +23,12 @@ use crate::failure::{Action, DisclosureLevel, Failure};
 use crate::invoke::{self, InvokeRequest};
 use crate::runtime::{disclosure_for, storage_failure, Runtime};
 
+/// Largest request body read (bytes); a larger one is answered 413 `payload_too_large`.
+pub const MAX_BODY: usize = 256 * 1024;
+
 /// Mounts every protocol route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::PayloadConfig::new(MAX_BODY));
     cfg.route("/.well-known/anip", web::get().to(discovery))
         .route("/.well-known/jwks.json", web::get().to(jwks))
         .route("/anip/manifest", web::get().to(manifest))
@@ -74,20 +83,98 @@ async fn caller(rt: &Runtime, req: &HttpRequest) -> Result<Token, HttpResponse> 
         .map_err(|failure| failure_response(&failure, level))
 }
 
-fn parse_json<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, Failure> {
+fn invalid_parameters(detail: impl Into<String>) -> Failure {
+    Failure::new("invalid_parameters", detail, Action::RevalidateState).retry(false)
+}
+
+/// The request body, or the failure that reading it met: too large → 413 `payload_too_large`.
+/// (A handler takes `Result<Bytes, _>` so that the extractor's error becomes an ANIP failure
+/// instead of actix's plain-text answer.)
+fn read_body(body: Result<Bytes, actix_web::Error>) -> Result<Bytes, Failure> {
+    body.map_err(|error| {
+        if error.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
+            Failure::new(
+                "payload_too_large",
+                format!("the request body is larger than {MAX_BODY} bytes"),
+                Action::RevalidateState,
+            )
+            .retry(false)
+        } else {
+            invalid_parameters("the request body could not be read")
+        }
+    })
+}
+
+/// Where the first NUL (U+0000) of a JSON document is, in a string or a key, as a dotted path.
+/// Postgres stores NUL neither in text nor in jsonb, and no protocol value needs one.
+fn nul_path(value: &Value) -> Option<String> {
+    fn walk(value: &Value, path: &mut Vec<String>) -> bool {
+        match value {
+            Value::String(text) => text.contains('\0'),
+            Value::Array(items) => items.iter().enumerate().any(|(i, item)| {
+                path.push(i.to_string());
+                let found = walk(item, path);
+                if !found {
+                    path.pop();
+                }
+                found
+            }),
+            Value::Object(map) => map.iter().any(|(key, item)| {
+                path.push(key.replace('\0', "\\u0000"));
+                let found = key.contains('\0') || walk(item, path);
+                if !found {
+                    path.pop();
+                }
+                found
+            }),
+            _ => false,
+        }
+    }
+    let mut path = Vec::new();
+    walk(value, &mut path).then(|| {
+        if path.is_empty() {
+            "the body".to_owned()
+        } else {
+            path.join(".")
+        }
+    })
+}
+
+/// Parses a JSON body (blank means `{}`), refusing a NUL anywhere in it before anything runs.
+fn parse_json<T: DeserializeOwned>(body: &Bytes) -> Result<T, Failure> {
     let text = if body.iter().all(u8::is_ascii_whitespace) {
         &b"{}"[..]
     } else {
         &body[..]
     };
-    serde_json::from_slice(text).map_err(|e| {
-        Failure::new(
-            "invalid_parameters",
-            format!("the request body is not valid: {e}"),
-            Action::RevalidateState,
-        )
-        .retry(false)
-    })
+    let not_valid =
+        |e: serde_json::Error| invalid_parameters(format!("the request body is not valid: {e}"));
+    let value: Value = serde_json::from_slice(text).map_err(not_valid)?;
+    if let Some(path) = nul_path(&value) {
+        return Err(invalid_parameters(format!(
+            "the request body contains a NUL character (U+0000) at {path}"
+        )));
+    }
+    serde_json::from_value(value).map_err(not_valid)
+}
+
+/// Refuses, before any handler runs, a request whose path or query carries a NUL character
+/// (`%00`, the only way a URL can carry one): the one rule for every path and query value, as
+/// [`parse_json`] is for bodies.
+pub async fn refuse_nul_in_url(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let uri = req.uri();
+    let nul = uri.path().contains("%00") || uri.query().is_some_and(|q| q.contains("%00"));
+    if nul {
+        let failure = invalid_parameters(
+            "the request URL contains a NUL character (%00) in its path or query",
+        );
+        let response = failure_response(&failure, DisclosureLevel::Full);
+        return Ok(req.into_response(response));
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
 }
 
 async fn discovery(rt: web::Data<Runtime>, req: HttpRequest) -> HttpResponse {
@@ -132,7 +219,11 @@ async fn graph(rt: web::Data<Runtime>, path: web::Path<String>) -> HttpResponse 
     }
 }
 
-async fn tokens(rt: web::Data<Runtime>, req: HttpRequest, body: Bytes) -> HttpResponse {
+async fn tokens(
+    rt: web::Data<Runtime>,
+    req: HttpRequest,
+    body: Result<Bytes, actix_web::Error>,
+) -> HttpResponse {
     let level = rt.default_disclosure();
     let Some(credential) = bearer(&req) else {
         return failure_response(
@@ -150,7 +241,7 @@ async fn tokens(rt: web::Data<Runtime>, req: HttpRequest, body: Bytes) -> HttpRe
         }
         Err(failure) => return failure_response(&failure, level),
     };
-    let request: TokenRequest = match parse_json(&body) {
+    let request: TokenRequest = match read_body(body).and_then(|body| parse_json(&body)) {
         Ok(request) => request,
         Err(failure) => return failure_response(&failure, level),
     };
@@ -178,7 +269,7 @@ async fn invoke_capability(
     rt: web::Data<Runtime>,
     req: HttpRequest,
     path: web::Path<String>,
-    body: Bytes,
+    body: Result<Bytes, actix_web::Error>,
 ) -> HttpResponse {
     // The bearer and its delegation chain in one read: the invocation needs both.
     let Some(jwt) = bearer(&req) else {
@@ -192,7 +283,10 @@ async fn invoke_capability(
         Err(failure) => return failure_response(&failure, rt.default_disclosure()),
     };
     let level = disclosure_for(&rt.package, token.caller_class.as_deref());
-    let request = match parse_json::<Value>(&body).and_then(InvokeRequest::parse) {
+    let request = match read_body(body)
+        .and_then(|body| parse_json::<Value>(&body))
+        .and_then(InvokeRequest::parse)
+    {
         Ok(request) => request,
         Err(failure) => {
             let mut body = failure.body(level);
@@ -301,6 +395,13 @@ async fn audit(rt: web::Data<Runtime>, req: HttpRequest) -> HttpResponse {
             return failure_response(&failure, level);
         }
     };
+    // Above the maximum is clamped to it (the documented max 1000); below one names nothing.
+    if query.limit.is_some_and(|limit| limit < 1) {
+        return failure_response(
+            &invalid_parameters("limit must be at least 1 (at most 1000 entries are returned)"),
+            level,
+        );
+    }
     let filters = db::audit::Query {
         root_principal: String::new(),
         capability: query.capability,
@@ -323,8 +424,19 @@ struct ListQuery {
     limit: Option<i64>,
 }
 
-async fn list_checkpoints(rt: web::Data<Runtime>, query: web::Query<ListQuery>) -> HttpResponse {
-    let limit = query.limit.unwrap_or(10).clamp(1, 100);
+async fn list_checkpoints(rt: web::Data<Runtime>, req: HttpRequest) -> HttpResponse {
+    let level = rt.default_disclosure();
+    let Ok(query) = web::Query::<ListQuery>::from_query(req.query_string()) else {
+        return failure_response(&invalid_parameters("limit must be an integer"), level);
+    };
+    // As for the audit: above the maximum (100) is clamped, below one is refused.
+    if query.limit.is_some_and(|limit| limit < 1) {
+        return failure_response(
+            &invalid_parameters("limit must be at least 1 (at most 100 checkpoints are returned)"),
+            level,
+        );
+    }
+    let limit = query.limit.unwrap_or(10).min(100);
     match db::checkpoints::list(&rt.pool, limit).await {
         Ok(list) => HttpResponse::Ok()
             .json(json!({"checkpoints": list.iter().map(checkpoint::summary).collect::<Vec<_>>()})),
@@ -368,6 +480,18 @@ async fn get_checkpoint(
             level,
         );
     };
+    let include_proof = query
+        .include_proof
+        .as_deref()
+        .is_some_and(|v| v == "true" || v == "1");
+    // SPEC.md §6.7: leaf_index is required when include_proof is true.
+    if include_proof && query.leaf_index.is_none() {
+        return failure_response(
+            &invalid_parameters("leaf_index is required with include_proof=true")
+                .requires("leaf_index=<zero-based index of the audit entry>"),
+            level,
+        );
+    }
     let stored = match db::checkpoints::get(&rt.pool, &path).await {
         Ok(Some(stored)) => stored,
         Ok(None) => return not_found(&path),
@@ -382,10 +506,7 @@ async fn get_checkpoint(
         },
     };
     let request = ProofRequest {
-        include_proof: query
-            .include_proof
-            .as_deref()
-            .is_some_and(|v| v == "true" || v == "1"),
+        include_proof,
         leaf_index: query.leaf_index,
         consistency_from,
     };
@@ -401,13 +522,17 @@ async fn get_checkpoint(
     }
 }
 
-async fn approval_grants(rt: web::Data<Runtime>, req: HttpRequest, body: Bytes) -> HttpResponse {
+async fn approval_grants(
+    rt: web::Data<Runtime>,
+    req: HttpRequest,
+    body: Result<Bytes, actix_web::Error>,
+) -> HttpResponse {
     let token = match caller(&rt, &req).await {
         Ok(token) => token,
         Err(response) => return response,
     };
     let level = disclosure_for(&rt.package, token.caller_class.as_deref());
-    let request = match parse_json(&body) {
+    let request = match read_body(body).and_then(|body| parse_json(&body)) {
         Ok(request) => request,
         Err(failure) => return failure_response(&failure, level),
     };

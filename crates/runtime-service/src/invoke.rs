@@ -100,6 +100,18 @@ impl InvokeRequest {
             )
             .retry(false));
         }
+        let stream = match body.get("stream") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(stream)) => *stream,
+            Some(_) => {
+                return Err(Failure::new(
+                    "invalid_parameters",
+                    "stream must be a boolean",
+                    Action::RevalidateState,
+                )
+                .retry(false))
+            }
+        };
         Ok(InvokeRequest {
             parameters,
             client_reference_id: optional_text(&body, "client_reference_id")?,
@@ -107,7 +119,7 @@ impl InvokeRequest {
             parent_invocation_id: optional_text(&body, "parent_invocation_id")?,
             upstream_service: optional_text(&body, "upstream_service")?,
             budget,
-            stream: body.get("stream").and_then(Value::as_bool).unwrap_or(false),
+            stream,
             approval_grant: optional_text(&body, "approval_grant")?,
         })
     }
@@ -949,18 +961,39 @@ fn binding_context(decl: &CapabilityDeclaration, parameters: &Map<String, Value>
     })
 }
 
+/// How far in the future a bound value's `issued_at` may lie (clock skew between the backend
+/// that issued it and this runtime) before its age is taken as unknowable.
+const BINDING_CLOCK_SKEW_SECS: f64 = 60.0;
+
 /// The age of a bound value: `issued_at` (epoch seconds) in an object, or a trailing
-/// `-<epoch seconds>` in a string reference.
-fn binding_age(value: &Value, now: OffsetDateTime) -> Option<f64> {
+/// `-<epoch seconds>` in a string reference. `Ok(None)`: the value carries no issue time.
+/// `Err`: it carries one that proves nothing (not a number, or in the future), which must not
+/// pass a `max_age` check.
+fn binding_age(value: &Value, now: OffsetDateTime) -> Result<Option<f64>, &'static str> {
     let issued = match value {
-        Value::Object(map) => map.get("issued_at").and_then(Value::as_f64),
+        Value::Object(map) => match map.get("issued_at") {
+            None | Some(Value::Null) => None,
+            Some(issued) => Some(
+                issued
+                    .as_f64()
+                    .filter(|ts| ts.is_finite())
+                    .ok_or("its issued_at is not a time in epoch seconds")?,
+            ),
+        },
         Value::String(text) => text
             .rsplit_once('-')
             .and_then(|(_, ts)| ts.parse::<f64>().ok())
-            .filter(|ts| *ts > 1e9),
+            .filter(|ts| ts.is_finite() && *ts > 1e9),
         _ => None,
-    }?;
-    Some(now.unix_timestamp() as f64 - issued)
+    };
+    let Some(issued) = issued else {
+        return Ok(None);
+    };
+    let age = now.unix_timestamp() as f64 - issued;
+    if age < -BINDING_CLOCK_SKEW_SECS {
+        return Err("its issued_at is in the future");
+    }
+    Ok(Some(age))
 }
 
 fn check_bindings(
@@ -1005,21 +1038,29 @@ fn check_bindings(
         else {
             continue;
         };
-        if binding_age(value, now).is_some_and(|age| age > max_age.as_secs_f64()) {
-            let mut failure = Failure::new(
-                "binding_stale",
+        let stale = match binding_age(value, now) {
+            Ok(age) => age.is_some_and(|age| age > max_age.as_secs_f64()).then(|| {
                 format!(
                     "binding '{}' is older than its max_age of {}",
                     binding.field,
                     binding.max_age.as_deref().unwrap_or("")
-                ),
-                Action::RefreshBinding,
-            )
-            .retry(false)
-            .requires(format!(
-                "invoke {source} again for a fresh {}",
-                binding.field
-            ));
+                )
+            }),
+            // The protocol's failure for a binding that cannot be shown fresh (§4.1 names only
+            // binding_missing and binding_stale): the recovery is the same, a fresh binding.
+            Err(why) => Some(format!(
+                "binding '{}' cannot be shown to be within its max_age of {}: {why}",
+                binding.field,
+                binding.max_age.as_deref().unwrap_or("")
+            )),
+        };
+        if let Some(detail) = stale {
+            let mut failure = Failure::new("binding_stale", detail, Action::RefreshBinding)
+                .retry(false)
+                .requires(format!(
+                    "invoke {source} again for a fresh {}",
+                    binding.field
+                ));
             if let Some(target) = target {
                 failure = failure.recovery_target(target);
             }
@@ -1242,6 +1283,21 @@ mod tests {
     }
 
     #[test]
+    fn stream_must_be_a_boolean() {
+        for bad in [json!("yes"), json!(1)] {
+            let failure =
+                InvokeRequest::parse(json!({"parameters": {}, "stream": bad})).unwrap_err();
+            assert_eq!(failure.kind, "invalid_parameters");
+            assert!(failure.detail.contains("stream"), "{}", failure.detail);
+        }
+        assert!(
+            InvokeRequest::parse(json!({"parameters": {}, "stream": true}))
+                .unwrap()
+                .stream
+        );
+    }
+
+    #[test]
     fn bodies_without_parameters_are_the_parameters() {
         let parsed = InvokeRequest::parse(json!({"a": 1, "client_reference_id": "r"})).unwrap();
         assert_eq!(parsed.parameters["a"], 1);
@@ -1286,6 +1342,13 @@ mod tests {
             (failure.kind.as_str(), failure.action),
             ("binding_stale", Action::RefreshBinding)
         );
+        for unprovable in [json!("x"), json!(9_999_999_999_i64), json!(true)] {
+            let quote = json!({"quote": {"id": "q", "price": 1, "issued_at": unprovable}});
+            let failure = check_bindings(&d, quote.as_object().unwrap(), now).unwrap_err();
+            assert_eq!(failure.kind, "binding_stale", "{quote}");
+        }
+        let skewed = json!({"quote": {"id": "q", "issued_at": 1_800_000_000 + 30}});
+        assert!(check_bindings(&d, skewed.as_object().unwrap(), now).is_ok());
         let missing = check_bindings(&d, &Map::new(), now).unwrap_err();
         assert_eq!(missing.kind, "binding_missing");
         assert_eq!(missing.recovery_target.as_ref().unwrap().kind, "refresh");

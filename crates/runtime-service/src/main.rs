@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use actix_web::{App, HttpServer};
+use actix_web::HttpServer;
 use anyhow::Context;
 use clap::Parser;
 use observability::server::{self, ErrorStyle, ServerLimits};
@@ -160,16 +160,18 @@ async fn run(config: Config) -> anyhow::Result<()> {
         retention_every: (config.retention_interval_seconds > 0)
             .then(|| Duration::from_secs(config.retention_interval_seconds)),
     };
-    let runtime = app::assemble(pool, package, config.api_key_hashes.clone(), &background).await?;
     let limits = ServerLimits::default();
+    // Never shorter than the longest invocation the package allows (see app::request_deadline).
+    let deadline = app::request_deadline(&package, limits.request_deadline);
+    let runtime = app::assemble(pool, package, config.api_key_hashes.clone(), &background).await?;
     let bind = (config.bind.as_str(), config.port);
     tracing::info!(event = "runtime_listening", bind = %config.bind, port = config.port, "anip-runtime listening");
-    let http = HttpServer::new(move || {
-        App::new()
-            .wrap(app::metrics())
-            .configure(app::configure(runtime.clone()))
-            .default_service(server::not_found_json(ErrorStyle::Runtime))
-    });
+    tracing::info!(
+        event = "request_deadline",
+        seconds = deadline.as_secs_f64(),
+        "requests not answered within the deadline get 503"
+    );
+    let http = HttpServer::new(move || app::app(runtime.clone(), deadline));
     server::apply_limits(http, &limits)
         .bind(bind)?
         .run()

@@ -255,7 +255,9 @@ impl Runtime {
                 Some(parent.ok_or_else(|| {
                     Failure::new(
                         "invalid_token",
-                        format!("parent token {parent_id} is not known"),
+                        // Never the value itself: a caller may have sent a credential (a JWT)
+                        // where the token id belongs.
+                        "parent token is not known (parent_token names a token_id, never a JWT)",
                         Action::RequestNewDelegation,
                     )
                     .retry(false)

@@ -122,9 +122,79 @@ fn text(value: &Option<String>) -> Value {
     value.clone().map_or(Value::Null, Value::String)
 }
 
+/// U+0000 replaced by U+FFFD: Postgres stores NUL neither in text nor in jsonb, so an entry
+/// carrying one could not be appended. Requests with a NUL are refused at the edge; this keeps
+/// anything else (a backend's answer, a future field) from making an entry unrecordable.
+fn without_nul(text: &mut String) {
+    if text.contains('\0') {
+        *text = text.replace('\0', "\u{FFFD}");
+    }
+}
+
+fn value_without_nul(value: &mut Value) {
+    match value {
+        Value::String(text) => without_nul(text),
+        Value::Array(items) => items.iter_mut().for_each(value_without_nul),
+        Value::Object(map) => {
+            if map.keys().any(|k| k.contains('\0')) {
+                let entries = std::mem::take(map);
+                *map = entries
+                    .into_iter()
+                    .map(|(mut k, v)| {
+                        without_nul(&mut k);
+                        (k, v)
+                    })
+                    .collect();
+            }
+            map.values_mut().for_each(value_without_nul);
+        }
+        _ => {}
+    }
+}
+
 impl NewEntry {
+    /// Every text of the entry without NUL (see [`without_nul`]).
+    fn scrub_nul(&mut self) {
+        without_nul(&mut self.capability);
+        self.delegation_chain.iter_mut().for_each(without_nul);
+        for text in [
+            &mut self.token_id,
+            &mut self.issuer,
+            &mut self.subject,
+            &mut self.root_principal,
+            &mut self.failure_type,
+            &mut self.invocation_id,
+            &mut self.client_reference_id,
+            &mut self.task_id,
+            &mut self.parent_invocation_id,
+            &mut self.upstream_service,
+            &mut self.approval_request_id,
+            &mut self.approval_grant_id,
+            &mut self.entry_type,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            without_nul(text);
+        }
+        for value in [
+            &mut self.parameters,
+            &mut self.result_summary,
+            &mut self.cost_actual,
+            &mut self.stream_summary,
+            &mut self.budget_context,
+            &mut self.binding_context,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            value_without_nul(value);
+        }
+    }
+
     /// Classifies, applies retention and storage redaction, and stamps the time.
-    pub fn prepare(self, now: OffsetDateTime) -> PreparedEntry {
+    pub fn prepare(mut self, now: OffsetDateTime) -> PreparedEntry {
+        self.scrub_nul();
         let event_class = classify(self.side_effect, self.success, self.failure_type.as_deref());
         let (tier, keep) = retention(event_class);
         let expires_at = now + keep;
@@ -373,6 +443,26 @@ mod tests {
                 assert_eq!(template.fill(sequence, previous), canonical(&fields));
             }
         }
+    }
+
+    #[test]
+    fn no_text_of_a_prepared_entry_carries_nul() {
+        let entry = NewEntry {
+            capability: "a\0b".into(),
+            client_reference_id: Some("evade\0".into()),
+            parameters: Some(json!({"k\0": ["v\0", {"x": "\0"}]})),
+            result_summary: Some(json!({"detail": "d\0"})),
+            side_effect: Some(SideEffectType::Write),
+            success: true,
+            ..NewEntry::default()
+        };
+        let prepared = entry.prepare(OffsetDateTime::UNIX_EPOCH);
+        let text = serde_json::to_string(&prepared.fields()).unwrap();
+        assert!(!text.contains("\\u0000"), "{text}");
+        assert_eq!(
+            prepared.columns.client_reference_id.as_deref(),
+            Some("evade\u{FFFD}")
+        );
     }
 
     #[test]

@@ -17,11 +17,20 @@ fn invalid(detail: String) -> Failure {
     Failure::new("invalid_parameters", detail, Action::RevalidateState).retry(false)
 }
 
-/// A client for calling backends: connection pooling, an idle timeout, our user agent.
+/// Longest request URL sent to a backend (bytes). RFC 9110 §4.1 recommends that servers accept
+/// at least 8,000 octets, and common servers and proxies refuse or drop longer request lines;
+/// an input that would make a longer URL is refused as invalid rather than sent to fail as a
+/// closed connection.
+const MAX_URL: usize = 8000;
+
+/// A client for calling backends: connection pooling, an idle timeout, our user agent, and no
+/// redirects: a redirect would resend the connection's credential to wherever the backend
+/// points (another origin, a metadata address), so a 3xx answer is a backend failure.
 pub fn new_client() -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
         .user_agent(concat!("anip-runtime/", env!("CARGO_PKG_VERSION")))
         .pool_idle_timeout(Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::none())
         .build()
 }
 
@@ -120,6 +129,12 @@ fn build_url(
     }
     if url.query() == Some("") {
         url.set_query(None);
+    }
+    if url.as_str().len() > MAX_URL {
+        return Err(invalid(format!(
+            "the inputs are too long: the backend request URL would be {} bytes, at most {MAX_URL} are sent",
+            url.as_str().len()
+        )));
     }
     Ok(url)
 }
@@ -236,11 +251,30 @@ fn transport_failure(error: &reqwest::Error, idempotent: bool, connection: &str)
             .retry(false)
         };
     }
-    Failure::new(
-        "service_unavailable",
-        "the backend cannot be reached",
-        Action::WaitAndRetry,
-    )
+    if error.is_connect() {
+        // Nothing was sent: repeating is safe whatever the capability does.
+        return Failure::new(
+            "service_unavailable",
+            "the backend cannot be reached",
+            Action::WaitAndRetry,
+        );
+    }
+    // Connected, then the connection ended without a complete answer (the backend closed it,
+    // e.g. on a request it would not read): the backend failed, and a write's outcome is unknown.
+    if idempotent {
+        Failure::new(
+            "upstream_error",
+            "the backend closed the connection without a complete answer; the request is safe to repeat",
+            Action::WaitAndRetry,
+        )
+    } else {
+        Failure::new(
+            "upstream_error",
+            "the backend closed the connection without a complete answer; the outcome is unknown, check it before repeating the request",
+            Action::RevalidateState,
+        )
+        .retry(false)
+    }
 }
 
 fn map_success(binding: &HttpBinding, body: Value) -> BackendResult {
@@ -333,6 +367,11 @@ fn map_error(binding: &HttpBinding, status: u16, body: &Value, idempotent: bool)
             Action::RevalidateState,
         )
         .retry(false),
+        300..=399 => Failure::new(
+            "upstream_error",
+            format!("the backend answered with a redirect (HTTP {status}), which is not followed"),
+            Action::ContactServiceOwner,
+        ),
         429 => Failure::new(
             "rate_limited",
             "the backend is rate limiting requests",
@@ -389,6 +428,12 @@ mod tests {
         );
         let err = build_url(&connection("http://h:1"), &b, &json!({}), &json!({})).unwrap_err();
         assert_eq!(err.kind, "invalid_parameters");
+        let long = json!({"id": "x", "q": "A".repeat(MAX_URL)});
+        let err = build_url(&connection("http://h:1"), &b, &long, &json!({})).unwrap_err();
+        assert_eq!(
+            (err.kind.as_str(), err.status().as_u16()),
+            ("invalid_parameters", 400)
+        );
     }
 
     #[test]

@@ -79,3 +79,146 @@ async fn two_replicas_under_concurrent_load_keep_one_gap_free_unbroken_chain() {
     let (_, first_keys) = flight.get("/.well-known/jwks.json").await;
     assert_eq!(replica_keys, first_keys);
 }
+
+/// A TCP proxy in front of Postgres that can stall: while stalled, what either side sends is
+/// read and held back, and the connections stay open (a frozen database server).
+struct StallingProxy {
+    port: u16,
+    stalled: tokio::sync::watch::Sender<bool>,
+}
+
+impl StallingProxy {
+    async fn start(target: String) -> StallingProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (stalled, _) = tokio::sync::watch::channel(false);
+        let gate = stalled.clone();
+        tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                let Ok(outbound) = tokio::net::TcpStream::connect(&target).await else {
+                    continue;
+                };
+                let (from_client, to_client) = inbound.into_split();
+                let (from_server, to_server) = outbound.into_split();
+                tokio::spawn(forward(from_client, to_server, gate.subscribe()));
+                tokio::spawn(forward(from_server, to_client, gate.subscribe()));
+            }
+        });
+        StallingProxy { port, stalled }
+    }
+
+    fn stall(&self, stalled: bool) {
+        self.stalled.send_replace(stalled);
+    }
+}
+
+async fn forward(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut stalled: tokio::sync::watch::Receiver<bool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buffer).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if stalled.wait_for(|stalled| !stalled).await.is_err()
+            || to.write_all(&buffer[..n]).await.is_err()
+        {
+            return;
+        }
+    }
+}
+
+#[actix_web::test]
+async fn a_stalled_database_is_answered_503_and_the_chain_stays_whole() {
+    let db = store::testing::test_database(&runtime_service::MIGRATIONS).await;
+    let (before, after) = db.url.split_once("@127.0.0.1:").unwrap();
+    let (target_port, rest) = after.split_once('/').unwrap();
+    let proxy = StallingProxy::start(format!("127.0.0.1:{target_port}")).await;
+    let pool = store::connect_pool(
+        &format!("{before}@127.0.0.1:{}/{rest}", proxy.port),
+        &store::PoolOptions::default(),
+    )
+    .unwrap();
+    let key = runtime_service::ids::random_hex(16);
+    let backend = spawn_flight_backend(&key);
+    let definition = with_credential_file(flight_definition(), &secret_file(&key));
+    let served = crate::support::serve_with_deadline(
+        pool,
+        load(&definition, &backend),
+        std::time::Duration::from_secs(2),
+    )
+    .await;
+    let flight = Flight {
+        db,
+        served,
+        http: reqwest::Client::new(),
+    };
+    let (_, jwt) = flight
+        .token(json!({"scope": ["travel.search"], "capability": "search_flights"}))
+        .await;
+    let params =
+        json!({"parameters": {"origin": "SEA", "destination": "SFO", "date": "2026-03-10"}});
+    for _ in 0..3 {
+        let (status, body) = flight.invoke(&jwt, "search_flights", params.clone()).await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    proxy.stall(true);
+    let answers = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        futures_util::future::join(
+            flight.token_request(
+                crate::support::ANA_KEY,
+                json!({"scope": ["travel.search"], "capability": "search_flights"}),
+            ),
+            flight.invoke(&jwt, "search_flights", params.clone()),
+        )
+        .await
+    })
+    .await
+    .expect("requests were held beyond the deadline");
+    for (status, body) in [answers.0, answers.1] {
+        // The JSON body parsed (token_request and invoke read JSON), and it says why.
+        assert_eq!(status, 503, "{body}");
+        let said = body["error"]
+            .as_str()
+            .or_else(|| body["failure"]["type"].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            said.starts_with("the request was not answered within 2 s")
+                || said == "service_unavailable",
+            "{body}"
+        );
+    }
+
+    proxy.stall(false);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (status, body) = flight.invoke(&jwt, "search_flights", params.clone()).await;
+        if status == 200 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no recovery: {status} {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let entries = all_entries(&flight, &jwt).await;
+    assert!(entries.len() >= 4, "{}", entries.len());
+    let (_, keys) = flight.get("/.well-known/jwks.json").await;
+    verify_chain(&entries, &serde_json::from_value(keys).unwrap());
+    let sequence: Vec<i64> = entries
+        .iter()
+        .map(|e| e["sequence_number"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        sequence,
+        (1..=entries.len() as i64).collect::<Vec<_>>(),
+        "gap-free"
+    );
+}

@@ -134,3 +134,87 @@ async fn timeouts_crashes_and_outages_are_protocol_failures() {
         ]
     );
 }
+
+#[actix_web::test]
+async fn redirects_are_not_followed_and_the_credential_stays_home() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    // The second listener: where a redirect would lead (another origin, as a metadata address
+    // would be). It counts every request it receives.
+    let received = Arc::new(AtomicUsize::new(0));
+    let counter = received.clone();
+    let elsewhere = HttpServer::new(move || {
+        let counter = counter.clone();
+        App::new().default_service(web::to(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async { HttpResponse::Ok().json(json!({"stolen": true})) }
+        }))
+    })
+    .workers(1)
+    .bind(("127.0.0.1", 0))
+    .unwrap();
+    let target = format!("http://{}/latest/meta-data", elsewhere.addrs()[0]);
+    actix_web::rt::spawn(elsewhere.run());
+    let redirecting = HttpServer::new(move || {
+        let target = target.clone();
+        App::new().default_service(web::to(move || {
+            let target = target.clone();
+            async move {
+                HttpResponse::Found()
+                    .insert_header(("location", target))
+                    .finish()
+            }
+        }))
+    })
+    .workers(1)
+    .bind(("127.0.0.1", 0))
+    .unwrap();
+    let redirecting_url = format!("http://{}", redirecting.addrs()[0]);
+    actix_web::rt::spawn(redirecting.run());
+
+    let db = store::testing::test_database(&runtime_service::MIGRATIONS).await;
+    let secret = crate::support::secret_file("backend-credential");
+    let definition = json!({
+        "contract_schema_version": "anip-service-definition/v1",
+        "service_topology_bindings": [{"service_id": "faults"}],
+        "capability_declarations": [declaration("moved", "read")],
+        "integration_fronting": {
+            "connections": [{"id": "moving", "timeout_ms": 2000,
+                             "credentials": {"scheme": "header", "header": "X-Api-Key", "file": secret}}],
+            "capability_mappings": [mapping("moved", "moving", "GET", "/moved")]
+        }
+    });
+    let options = LoadOptions {
+        backend_urls: BTreeMap::from([("moving".to_owned(), redirecting_url)]),
+        ..LoadOptions::default()
+    };
+    let served = serve(
+        db.pool(),
+        package::load_definition(&definition, &options).unwrap(),
+    )
+    .await;
+    let flight = Flight {
+        db,
+        served,
+        http: reqwest::Client::new(),
+    };
+    let (status, issued) = flight
+        .token_request(ANA_KEY, json!({"scope": ["faults"], "capability": "moved"}))
+        .await;
+    assert_eq!(status, 200);
+    let jwt = issued["token"].as_str().unwrap();
+    let (status, body) = flight.invoke(jwt, "moved", json!({})).await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(failure_type(&body), "upstream_error");
+    assert_eq!(
+        body["failure"]["resolution"]["action"], "contact_service_owner",
+        "{body}"
+    );
+    assert!(!body.to_string().contains("stolen"), "{body}");
+    assert_eq!(
+        received.load(Ordering::SeqCst),
+        0,
+        "the redirect was followed"
+    );
+}

@@ -538,3 +538,294 @@ async fn streaming_invocations_send_progress_then_one_terminal_event() {
     assert_eq!(completed["stream_summary"]["events_delivered"], 2);
     assert_eq!(completed["result"]["count"], 3);
 }
+
+#[actix_web::test]
+async fn delegation_never_widens_a_qualified_scope() {
+    let flight = Flight::start().await;
+    let (root_id, root_jwt) = flight
+        .token(json!({"scope": ["approver:get_booking"]}))
+        .await;
+    for widened in ["approver:*", "approver:book_flight", "approver"] {
+        let (status, body) = flight
+            .token_request(
+                &root_jwt,
+                json!({"scope": [widened], "parent_token": root_id, "subject": "agent:helper"}),
+            )
+            .await;
+        assert_eq!(
+            (status, failure_type(&body).as_str()),
+            (400, "scope_escalation"),
+            "{widened}: {body}"
+        );
+    }
+    let (status, body) = flight
+        .token_request(
+            &root_jwt,
+            json!({"scope": ["approver:get_booking"], "parent_token": root_id, "subject": "agent:helper"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+/// A body with `value` at `pointer` in `body`.
+fn with_nul(mut body: Value, pointer: &str, value: Value) -> Value {
+    *body.pointer_mut(pointer).unwrap() = value;
+    body
+}
+
+#[actix_web::test]
+async fn nul_characters_are_refused_before_anything_runs() {
+    let flight = Flight::start().await;
+    let token_body = json!({"scope": ["travel.search"], "capability": "search_flights", "subject": "agent:a",
+                            "session_id": "s", "caller_class": "c", "purpose_parameters": {"task_id": "t"}});
+    for pointer in [
+        "/purpose_parameters/task_id",
+        "/subject",
+        "/session_id",
+        "/caller_class",
+        "/scope/0",
+    ] {
+        let (status, body) = flight
+            .token_request(
+                ANA_KEY,
+                with_nul(token_body.clone(), pointer, json!("x\u{0}")),
+            )
+            .await;
+        assert_eq!(
+            (status, failure_type(&body).as_str()),
+            (400, "invalid_parameters"),
+            "{pointer}: {body}"
+        );
+        assert!(
+            body["failure"]["detail"].as_str().unwrap().contains("NUL"),
+            "{body}"
+        );
+    }
+    let (_, searcher) = flight
+        .token(json!({"scope": ALL, "capability": "search_flights"}))
+        .await;
+    let (_, booker) = flight
+        .token(json!({"scope": ALL, "capability": "book_flight", "budget": {"currency": "USD", "max_amount": 1000}}))
+        .await;
+    for path in [
+        "/anip/audit?capability=%00",
+        "/anip/invoke/%00",
+        "/anip/invoke/search%00flights",
+    ] {
+        let (status, body) = flight.post(&searcher, path).await;
+        assert_eq!(
+            (status, failure_type(&body).as_str()),
+            (400, "invalid_parameters"),
+            "{path}: {body}"
+        );
+    }
+    for path in [
+        "/anip/checkpoints/%00",
+        "/anip/checkpoints/ckpt-5?consistency_from=%00",
+    ] {
+        let (status, body) = flight.get(path).await;
+        assert_eq!(
+            (status, failure_type(&body).as_str()),
+            (400, "invalid_parameters"),
+            "{path}: {body}"
+        );
+    }
+    let response = flight
+        .http
+        .post(flight.url("/anip/approval_grants"))
+        .bearer_auth(&searcher)
+        .json(&json!({"approval_request_id": "a\u{0}", "grant_type": "one_time"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(failure_type(&body), "invalid_parameters");
+    let search = json!({"parameters": {"origin": "SEA", "destination": "SFO", "date": "2026-03-10"}, "client_reference_id": "evade\u{0}"});
+    let (status, body) = flight.invoke(&searcher, "search_flights", search).await;
+    assert_eq!(
+        (status, failure_type(&body).as_str()),
+        (400, "invalid_parameters"),
+        "{body}"
+    );
+    let quote = flight.quote().await;
+    let book = json!({"parameters": {"flight_number": "AA100", "date": "2026-03-10", "quote_id": quote}, "client_reference_id": "evade\u{0}"});
+    let (status, body) = flight.invoke(&booker, "book_flight", book).await;
+    assert_eq!(
+        (status, failure_type(&body).as_str()),
+        (400, "invalid_parameters"),
+        "{body}"
+    );
+    // Nothing refused was recorded, and the audit log still takes entries: the quote's search
+    // is the only entry so far, and the next invocation is the second.
+    let (status, audit) = flight.post(&searcher, "/anip/audit").await;
+    assert_eq!(status, 200, "{audit}");
+    assert_eq!(audit["count"], 1, "{audit}");
+    let search = json!({"parameters": {"origin": "SEA", "destination": "SFO", "date": "2026-03-10"}, "client_reference_id": "clean"});
+    let (status, body) = flight.invoke(&searcher, "search_flights", search).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, audit) = flight.post(&searcher, "/anip/audit").await;
+    assert_eq!(audit["count"], 2, "{audit}");
+}
+
+/// `POST` `body` as raw bytes with a bearer; returns status, content type and JSON body.
+async fn post_raw(
+    flight: &Flight,
+    bearer: &str,
+    path: &str,
+    body: Vec<u8>,
+) -> (u16, String, Value) {
+    let response = flight
+        .http
+        .post(flight.url(path))
+        .bearer_auth(bearer)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (status, content_type, response.json().await.unwrap())
+}
+
+#[actix_web::test]
+async fn malformed_requests_get_precise_json_failures() {
+    let flight = Flight::start().await;
+    let (root_id, searcher) = flight
+        .token(json!({"scope": ALL, "capability": "search_flights"}))
+        .await;
+
+    // Oversized bodies: 413 with an ANIP failure, on every endpoint that reads a body.
+    let big = format!("{{\"pad\": \"{}\"}}", "x".repeat(300 * 1024)).into_bytes();
+    for (bearer, path) in [
+        (ANA_KEY, "/anip/tokens"),
+        (searcher.as_str(), "/anip/invoke/search_flights"),
+        (searcher.as_str(), "/anip/approval_grants"),
+    ] {
+        let (status, content_type, body) = post_raw(&flight, bearer, path, big.clone()).await;
+        assert_eq!(status, 413, "{path}: {body}");
+        assert!(
+            content_type.starts_with("application/json"),
+            "{content_type}"
+        );
+        assert_eq!(failure_type(&body), "payload_too_large", "{body}");
+    }
+    // Query strings that do not parse, and limits below one.
+    for path in [
+        "/anip/checkpoints?limit=x",
+        "/anip/checkpoints?limit=0",
+        "/anip/checkpoints/ckpt-1?include_proof=true",
+    ] {
+        let (status, body) = flight.get(path).await;
+        assert_eq!(
+            (status, failure_type(&body).as_str()),
+            (400, "invalid_parameters"),
+            "{path}: {body}"
+        );
+    }
+    let (_, body) = flight
+        .get("/anip/checkpoints/ckpt-1?include_proof=true")
+        .await;
+    assert!(body["failure"]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("leaf_index"));
+    for limit in ["0", "-1"] {
+        let (status, body) = flight
+            .post(&searcher, &format!("/anip/audit?limit={limit}"))
+            .await;
+        assert_eq!(
+            (status, failure_type(&body).as_str()),
+            (400, "invalid_parameters"),
+            "{limit}: {body}"
+        );
+    }
+    // A credential sent where a token id belongs is never echoed.
+    let (status, body) = flight
+        .token_request(
+            ANA_KEY,
+            json!({"scope": ["travel.search"], "parent_token": searcher}),
+        )
+        .await;
+    assert_eq!(
+        (status, failure_type(&body).as_str()),
+        (401, "invalid_token")
+    );
+    assert!(!body.to_string().contains(&searcher), "{body}");
+    assert!(!body.to_string().contains("eyJ"), "{body}");
+    let _ = root_id;
+    // stream must be a boolean.
+    for stream in [json!("yes"), json!(1)] {
+        let search = json!({"parameters": {"origin": "SEA", "destination": "SFO", "date": "2026-03-10"}, "stream": stream});
+        let (status, body) = flight.invoke(&searcher, "search_flights", search).await;
+        assert_eq!(
+            (status, failure_type(&body).as_str()),
+            (400, "invalid_parameters"),
+            "{body}"
+        );
+        assert!(body["failure"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("stream"));
+    }
+    // An input too long for the backend request is refused, not reported as an outage.
+    for size in [60_000, 100_000] {
+        let search = json!({"parameters": {"origin": "S".repeat(size), "destination": "SFO", "date": "2026-03-10"}});
+        let (status, body) = flight.invoke(&searcher, "search_flights", search).await;
+        assert_eq!(
+            (status, failure_type(&body).as_str()),
+            (400, "invalid_parameters"),
+            "{size}: {body}"
+        );
+    }
+    // A quote whose issue time proves nothing does not pass max_age.
+    let (_, booker) = flight
+        .token(json!({"scope": ALL, "capability": "book_flight", "budget": {"currency": "USD", "max_amount": 1000}}))
+        .await;
+    for issued_at in [json!("x"), json!(9_999_999_999_i64)] {
+        let mut quote = flight.quote().await;
+        quote["issued_at"] = issued_at.clone();
+        let (status, body) = flight.invoke(&booker, "book_flight", json!({"parameters": {"flight_number": "AA100", "date": "2026-03-10", "quote_id": quote}})).await;
+        assert_eq!(
+            (status, failure_type(&body).as_str()),
+            (400, "binding_stale"),
+            "{issued_at}: {body}"
+        );
+    }
+}
+
+#[test]
+fn the_request_deadline_outlasts_the_longest_invocation_a_package_allows() {
+    use runtime_service::app::request_deadline;
+    use std::time::Duration;
+
+    let floor = Duration::from_secs(30);
+    let definition = crate::support::with_credential_file(
+        crate::support::flight_definition(),
+        &crate::support::secret_file("unused"),
+    );
+    // The example's longest invocation, rebooking_options, calls get_booking then
+    // search_flights (3 s + 3 s): the server default stands.
+    let package = crate::support::load(&definition, "http://127.0.0.1:9");
+    assert_eq!(request_deadline(&package, floor), floor);
+    // Slow bindings: the composition's two calls in sequence, plus the database margin.
+    let mut slow = definition;
+    for mapping in slow["integration_fronting"]["capability_mappings"]
+        .as_array_mut()
+        .unwrap()
+    {
+        let timeout = match mapping["capability_id"].as_str().unwrap() {
+            "get_booking" => 25_000,
+            "search_flights" => 20_000,
+            _ => continue,
+        };
+        mapping["backend_bindings"][0]["timeout_ms"] = json!(timeout);
+    }
+    let package = crate::support::load(&slow, "http://127.0.0.1:9");
+    assert_eq!(request_deadline(&package, floor), Duration::from_secs(55));
+}

@@ -75,8 +75,21 @@ pub struct Served {
 }
 
 /// Assembles and serves a runtime for `package` on `pool` (no background jobs: tests drive
-/// checkpoints and retention themselves).
+/// checkpoints and retention themselves), with the request deadline the binary would use.
 pub async fn serve(pool: store::Pool, package: Package) -> Served {
+    let deadline = app::request_deadline(
+        &package,
+        observability::ServerLimits::default().request_deadline,
+    );
+    serve_with_deadline(pool, package, deadline).await
+}
+
+/// [`serve`] with the request deadline `deadline` (the real app, as the binary builds it).
+pub async fn serve_with_deadline(
+    pool: store::Pool,
+    package: Package,
+    deadline: std::time::Duration,
+) -> Served {
     let keys = parse_api_key_hashes(&format!(
         "{ANA}={},{BOB}={}",
         token_hash(ANA_KEY),
@@ -92,7 +105,7 @@ pub async fn serve(pool: store::Pool, package: Package) -> Served {
         .await
         .expect("assemble runtime");
     let served = runtime.clone();
-    let server = HttpServer::new(move || App::new().configure(app::configure(served.clone())))
+    let server = HttpServer::new(move || app::app(served.clone(), deadline))
         .workers(2)
         .bind(("127.0.0.1", 0))
         .expect("bind runtime");
