@@ -17,10 +17,12 @@ use actix_http::body::MessageBody;
 use actix_http::{Request, Response};
 use actix_service::IntoServiceFactory;
 use actix_web::dev::{AppConfig, Service, ServiceFactory};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::dev::{AppService, HttpServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::{guard, web, Error, HttpResponse, HttpServer, Route};
+use actix_web::{FromRequest, Handler, Resource, Responder};
 use serde_json::{Map, Value};
 
 /// Connection and lifecycle limits for an actix-web server.
@@ -222,6 +224,100 @@ impl actix_web::ResponseError for DeadlineExceeded {
 /// such as counting a download, checks the method).
 pub fn get_or_head() -> Route {
     web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+}
+
+/// One path's routes. Any other method is answered 405 in the service's error style, with an
+/// `Allow` header naming the methods the path has (RFC 9110 §15.5.6); `Allow` is built from the
+/// routes themselves, so the two cannot drift. Register it with `.service(endpoint)`.
+pub struct Endpoint {
+    resource: Resource,
+    allow: Vec<&'static str>,
+    style: ErrorStyle,
+}
+
+impl Endpoint {
+    pub fn new(path: impl Into<String>, style: ErrorStyle) -> Self {
+        Endpoint {
+            resource: web::resource(path.into()),
+            allow: Vec::new(),
+            style,
+        }
+    }
+
+    /// GET and HEAD ([`get_or_head`]).
+    pub fn read<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.route(&["GET", "HEAD"], get_or_head().to(handler))
+    }
+
+    pub fn post<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.route(&["POST"], web::post().to(handler))
+    }
+
+    pub fn put<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.route(&["PUT"], web::put().to(handler))
+    }
+
+    pub fn patch<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.route(&["PATCH"], web::patch().to(handler))
+    }
+
+    pub fn delete<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.route(&["DELETE"], web::delete().to(handler))
+    }
+
+    fn route(mut self, methods: &[&'static str], route: Route) -> Self {
+        self.resource = self.resource.route(route);
+        self.allow.extend_from_slice(methods);
+        self
+    }
+
+    /// The resource, its default service answering 405.
+    pub fn into_resource(self) -> Resource {
+        let allow = self.allow.join(", ");
+        let style = self.style;
+        self.resource.default_service(web::to(move || {
+            let allow = allow.clone();
+            async move {
+                let mut response =
+                    style.response(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
+                if let Ok(value) = HeaderValue::from_str(&allow) {
+                    response.headers_mut().insert(header::ALLOW, value);
+                }
+                response
+            }
+        }))
+    }
+}
+
+impl HttpServiceFactory for Endpoint {
+    fn register(self, config: &mut AppService) {
+        self.into_resource().register(config);
+    }
 }
 
 /// A default service answering 404 with the style's not-found body, for

@@ -5,7 +5,6 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
 use actix_web::dev::ServerHandle;
-use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpServer};
 use observability::server::{apply_limits, not_found_json};
 use observability::{DbReadiness, ErrorStyle, Health, HealthPaths, HttpMetrics, ServerLimits};
@@ -348,9 +347,4 @@ async fn access_log(
         tracing::info!(event = "registry_http_request", method, route = %route, status, duration_ms, "registry_http_request");
     }
     Ok(response)
-}
-
-/// A 405 JSON response for a known path with an unsupported method.
-pub async fn method_not_allowed() -> actix_web::HttpResponse {
-    ErrorStyle::Registry.response(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
 }

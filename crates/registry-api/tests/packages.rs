@@ -431,7 +431,20 @@ async fn bad_input_is_refused_with_the_right_status() {
         .await
         .unwrap();
     assert_eq!(response.status(), 405);
-    assert!(response.json::<Value>().await.unwrap()["error"].is_string());
+    // RFC 9110: a 405 names the methods the path has.
+    assert_eq!(response.headers()["allow"], "GET, HEAD, POST");
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"error": "method not allowed"})
+    );
+    let response = app
+        .client
+        .delete(app.url("packages/some/1.0.0/download"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+    assert_eq!(response.headers()["allow"], "GET, HEAD");
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@ use actix_web::middleware::Next;
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
 use futures_util::stream;
+use observability::server::{Endpoint, ErrorStyle};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -29,23 +30,19 @@ pub const MAX_BODY: usize = 256 * 1024;
 /// Mounts every protocol route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::PayloadConfig::new(MAX_BODY));
-    cfg.route("/.well-known/anip", web::get().to(discovery))
-        .route("/.well-known/jwks.json", web::get().to(jwks))
-        .route("/anip/manifest", web::get().to(manifest))
-        .route("/anip/graph/{capability}", web::get().to(graph))
-        .route("/anip/tokens", web::post().to(tokens))
-        .route("/anip/permissions", web::post().to(permissions))
-        .route(
-            "/anip/invoke/{capability}",
-            web::post().to(invoke_capability),
-        )
-        .route("/anip/audit", web::post().to(audit))
-        .route("/anip/checkpoints", web::get().to(list_checkpoints))
-        .route(
-            "/anip/checkpoints/{checkpoint_id}",
-            web::get().to(get_checkpoint),
-        )
-        .route("/anip/approval_grants", web::post().to(approval_grants));
+    // Any method a path lacks is a 405 with `Allow`; reads answer HEAD too.
+    let path = |path: &str| Endpoint::new(path, ErrorStyle::Runtime);
+    cfg.service(path("/.well-known/anip").read(discovery))
+        .service(path("/.well-known/jwks.json").read(jwks))
+        .service(path("/anip/manifest").read(manifest))
+        .service(path("/anip/graph/{capability}").read(graph))
+        .service(path("/anip/tokens").post(tokens))
+        .service(path("/anip/permissions").post(permissions))
+        .service(path("/anip/invoke/{capability}").post(invoke_capability))
+        .service(path("/anip/audit").post(audit))
+        .service(path("/anip/checkpoints").read(list_checkpoints))
+        .service(path("/anip/checkpoints/{checkpoint_id}").read(get_checkpoint))
+        .service(path("/anip/approval_grants").post(approval_grants));
 }
 
 fn failure_response(failure: &Failure, level: DisclosureLevel) -> HttpResponse {

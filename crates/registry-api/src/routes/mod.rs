@@ -14,123 +14,93 @@ mod templates;
 mod transfers;
 mod users;
 
-use actix_web::{web, Resource};
-
-use crate::app::method_not_allowed;
+use actix_web::web;
+use observability::server::{Endpoint, ErrorStyle};
 
 /// The API prefix.
 pub const PREFIX: &str = "/registry-api/v1";
 
-/// GET, and HEAD with the same handler (download handlers don't count a HEAD).
-fn read() -> actix_web::Route {
-    observability::server::get_or_head()
-}
-
-fn resource(path: &str) -> Resource {
-    web::resource(format!("{PREFIX}{path}")).default_service(web::to(method_not_allowed))
+/// An API path: `read` is GET and HEAD with the same handler (download handlers don't count a
+/// HEAD); any method it lacks is a 405 with `Allow`.
+fn resource(path: &str) -> Endpoint {
+    Endpoint::new(format!("{PREFIX}{path}"), ErrorStyle::Registry)
 }
 
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/keys").route(read().to(keys::list)))
+    cfg.service(resource("/keys").read(keys::list))
         .service(
             resource("/publications")
-                .route(read().to(packages::list))
-                .route(web::post().to(packages::publish)),
+                .read(packages::list)
+                .post(packages::publish),
         )
-        .service(resource("/packages/{package_id}/{version}").route(read().to(packages::record)))
-        .service(
-            resource("/packages/{package_id}/{version}/download")
-                .route(read().to(packages::download)),
-        )
-        .service(resource("/packages/{package_id}/{version}/lock").route(read().to(packages::lock)))
-        .service(
-            resource("/packages/{package_id}/{version}/receipt")
-                .route(read().to(packages::receipt)),
-        )
+        .service(resource("/packages/{package_id}/{version}").read(packages::record))
+        .service(resource("/packages/{package_id}/{version}/download").read(packages::download))
+        .service(resource("/packages/{package_id}/{version}/lock").read(packages::lock))
+        .service(resource("/packages/{package_id}/{version}/receipt").read(packages::receipt))
         .service(
             resource("/templates")
-                .route(read().to(templates::list))
-                .route(web::post().to(templates::publish)),
+                .read(templates::list)
+                .post(templates::publish),
         )
-        .service(resource("/templates/{template_id}/{version}").route(read().to(templates::record)))
-        .service(
-            resource("/templates/{template_id}/{version}/download")
-                .route(read().to(templates::download)),
-        )
-        .service(
-            resource("/templates/{template_id}/{version}/receipt")
-                .route(read().to(templates::receipt)),
-        )
+        .service(resource("/templates/{template_id}/{version}").read(templates::record))
+        .service(resource("/templates/{template_id}/{version}/download").read(templates::download))
+        .service(resource("/templates/{template_id}/{version}/receipt").read(templates::receipt))
         .service(
             resource("/admin/packages/{package_id}/{version}/lifecycle")
-                .route(web::patch().to(admin::update_lifecycle)),
+                .patch(admin::update_lifecycle),
         )
-        .service(resource("/admin/imports").route(web::post().to(admin::import_bundle)))
+        .service(resource("/admin/imports").post(admin::import_bundle))
         .service(
             resource("/admin/publishers")
-                .route(read().to(admin::list_publishers))
-                .route(web::post().to(admin::create_publisher)),
+                .read(admin::list_publishers)
+                .post(admin::create_publisher),
         )
         .service(
             resource("/admin/publishers/{publisher_id}/status")
-                .route(web::patch().to(admin::update_publisher_status)),
+                .patch(admin::update_publisher_status),
         )
         .service(
-            resource("/admin/publishers/{publisher_id}/tokens")
-                .route(web::post().to(admin::create_publisher_token)),
+            resource("/admin/publishers/{publisher_id}/tokens").post(admin::create_publisher_token),
         )
-        .service(resource("/admin/namespaces").route(read().to(admin::list_namespaces)))
-        .service(
-            resource("/admin/namespaces/{namespace:.+}")
-                .route(web::patch().to(admin::update_namespace_status)),
-        )
-        .service(resource("/admin/artifacts").route(read().to(admin::list_artifacts)))
-        .service(resource("/admin/users").route(read().to(users::list)))
+        .service(resource("/admin/namespaces").read(admin::list_namespaces))
+        .service(resource("/admin/namespaces/{namespace:.+}").patch(admin::update_namespace_status))
+        .service(resource("/admin/artifacts").read(admin::list_artifacts))
+        .service(resource("/admin/users").read(users::list))
         .service(
             resource("/admin/abuse-reports")
-                .route(read().to(abuse::list))
-                .route(web::post().to(abuse::create)),
+                .read(abuse::list)
+                .post(abuse::create),
         )
+        .service(resource("/admin/abuse-reports/{report_id}/status").patch(abuse::update_status))
+        .service(resource("/admin/abuse-reports/{report_id}/takedown").post(abuse::takedown))
+        .service(resource("/admin/namespace-transfer/{namespace:.+}").post(transfers::namespace))
         .service(
-            resource("/admin/abuse-reports/{report_id}/status")
-                .route(web::patch().to(abuse::update_status)),
+            resource("/admin/artifact-transfer/{kind}/{artifact_id:.+}").post(transfers::artifact),
         )
-        .service(
-            resource("/admin/abuse-reports/{report_id}/takedown")
-                .route(web::post().to(abuse::takedown)),
-        )
-        .service(
-            resource("/admin/namespace-transfer/{namespace:.+}")
-                .route(web::post().to(transfers::namespace)),
-        )
-        .service(
-            resource("/admin/artifact-transfer/{kind}/{artifact_id:.+}")
-                .route(web::post().to(transfers::artifact)),
-        )
-        .service(resource("/auth/github/start").route(read().to(auth::start)))
-        .service(resource("/auth/github/callback").route(read().to(auth::callback)))
-        .service(resource("/auth/session").route(read().to(auth::session)))
-        .service(resource("/auth/logout").route(web::post().to(auth::logout)))
+        .service(resource("/auth/github/start").read(auth::start))
+        .service(resource("/auth/github/callback").read(auth::callback))
+        .service(resource("/auth/session").read(auth::session))
+        .service(resource("/auth/logout").post(auth::logout))
         .service(
             resource("/admin/artifact-status/{kind}/{artifact_id:.+}")
-                .route(web::patch().to(admin::update_artifact_status)),
+                .patch(admin::update_artifact_status),
         )
         .service(
             resource("/me/publisher")
-                .route(read().to(me::publisher))
-                .route(web::patch().to(me::update_publisher)),
+                .read(me::publisher)
+                .patch(me::update_publisher),
         )
         .service(
             resource("/me/namespaces")
-                .route(read().to(me::namespaces))
-                .route(web::post().to(me::claim_namespace)),
+                .read(me::namespaces)
+                .post(me::claim_namespace),
         )
-        .service(resource("/me/artifacts").route(read().to(me::artifacts)))
+        .service(resource("/me/artifacts").read(me::artifacts))
         .service(
             resource("/me/tokens")
-                .route(read().to(me::tokens))
-                .route(web::post().to(me::create_token)),
+                .read(me::tokens)
+                .post(me::create_token),
         )
-        .service(resource("/me/tokens/{token_id}").route(web::delete().to(me::revoke_token)));
+        .service(resource("/me/tokens/{token_id}").delete(me::revoke_token));
 }

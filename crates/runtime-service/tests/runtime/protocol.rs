@@ -700,6 +700,25 @@ async fn malformed_requests_get_precise_json_failures() {
         .token(json!({"scope": ALL, "capability": "search_flights"}))
         .await;
 
+    // A method a path lacks: 405 naming the methods it has (RFC 9110).
+    for (method, path, allow) in [
+        (reqwest::Method::GET, "/anip/invoke/search_flights", "POST"),
+        (reqwest::Method::PUT, "/anip/tokens", "POST"),
+        (
+            reqwest::Method::DELETE,
+            "/anip/checkpoints/ckpt-1",
+            "GET, HEAD",
+        ),
+    ] {
+        let response = flight
+            .http
+            .request(method, flight.url(path))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 405, "{path}");
+        assert_eq!(response.headers()["allow"], allow, "{path}");
+    }
     // Oversized bodies: 413 with an ANIP failure, on every endpoint that reads a body.
     let big = format!("{{\"pad\": \"{}\"}}", "x".repeat(300 * 1024)).into_bytes();
     for (bearer, path) in [
