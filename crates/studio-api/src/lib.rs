@@ -17,6 +17,7 @@ pub mod ids;
 pub mod model;
 pub mod read_only;
 pub mod registry;
+pub mod routing;
 pub mod rules;
 pub mod service;
 pub mod store;

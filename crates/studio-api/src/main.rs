@@ -4,7 +4,6 @@ use std::net::TcpListener;
 use std::process::ExitCode;
 
 use clap::Parser;
-use observability::server::ServerLimits;
 use studio_api::{app, config::Config, service, MIGRATIONS};
 
 /// mimalloc: requests allocate many short-lived buffers, and glibc's malloc cost about a fifth
@@ -101,7 +100,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         read_only = state.settings.read_only,
         "studio-api listening"
     );
-    app::server(state, listener, &ServerLimits::default())?.await?;
+    app::server(state, listener, &app::server_limits())?.await?;
     tracing::info!(event = "studio_stopped", "studio-api stopped cleanly");
     Ok(())
 }

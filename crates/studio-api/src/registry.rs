@@ -52,10 +52,14 @@ impl Registries {
     /// The client for `url` (`None`: no Registry is configured, 400).
     pub fn client(&self, url: Option<&str>) -> Result<RegistryClient, Error> {
         let url = url.ok_or_else(|| {
-            Error::BadRequest(
+            Error::BadRequest(if self.token.is_some() {
+                // The token is only ever sent to a URL the environment names (settings).
+                "No Registry is configured; STUDIO_REGISTRY_PUBLISH_TOKEN is set, so set STUDIO_REGISTRY_URL too."
+                    .into()
+            } else {
                 "No Registry is configured; set STUDIO_REGISTRY_URL or the Registry URL in settings."
-                    .into(),
-            )
+                    .into()
+            })
         })?;
         let api_base = registry_client::api_base_url(url)?;
         let mut cached = self.cached.lock().unwrap_or_else(PoisonError::into_inner);

@@ -285,3 +285,96 @@ async fn openai_compatible_provider_uses_the_key_only_as_a_bearer_header() {
     handle.stop(false).await;
     model_handle.stop(false).await;
 }
+
+/// A loopback stand-in for a model API recording what it is sent; its port.
+fn model_api(seen: Arc<Mutex<Seen>>) -> (u16, actix_web::dev::ServerHandle) {
+    let data = web::Data::new(seen);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .route("/v1/chat/completions", web::post().to(chat))
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    (port, handle)
+}
+
+/// With `STUDIO_ASSISTANT_API_KEY` set and `STUDIO_ASSISTANT_BASE_URL` not, whoever can reach the
+/// API must not be able to point the assistant (and so the key) at a server of their own: the
+/// settings API refuses, and a base URL stored before the key was configured is ignored.
+#[actix_web::test]
+async fn an_environment_api_key_is_never_sent_to_a_base_url_set_through_the_api() {
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let (port, model_handle) = model_api(seen.clone());
+    let elsewhere = format!("http://127.0.0.1:{port}/v1");
+    let with_key = Settings {
+        assistant_api_key: Some(signing::Secret::new("sk-test-key-123")),
+        ..Settings::for_tests()
+    };
+    let app = spawn(with_key.clone()).await;
+    let pid = project(&app, "Locked").await;
+    upload_spec(&app, &pid).await;
+
+    let (status, body) = app
+        .put(
+            "/api/settings",
+            &json!({"assistant_base_url": elsewhere, "assistant_model": "x"}),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("assistant_base_url") && detail.contains("STUDIO_ASSISTANT_API_KEY"),
+        "{detail}"
+    );
+    let (status, view) = app.get("/api/settings").await;
+    assert_eq!(status, 200);
+    assert_eq!(view["assistant"]["base_url"]["locked"], true, "{view}");
+    assert_eq!(
+        view["assistant"]["base_url"]["locked_by"],
+        "STUDIO_ASSISTANT_API_KEY"
+    );
+    assert_eq!(view["assistant"]["model"]["value"], Value::Null, "{view}");
+    let (status, proposal) = app
+        .post(
+            &format!("/api/projects/{pid}/assistant/sections"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{proposal}");
+    assert_eq!(proposal["provider"], "deterministic");
+
+    // Stored while no key was configured: allowed then, ignored once the key is set.
+    let (open, open_handle) = app.serve_again(Settings::for_tests());
+    let http = reqwest::Client::new();
+    let response = http
+        .put(format!("{open}/api/settings"))
+        .json(&json!({"assistant_base_url": elsewhere}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let (locked, locked_handle) = app.serve_again(with_key);
+    for path in ["/api/runtime-status", "/api/settings"] {
+        let (status, body) =
+            status_json(http.get(format!("{locked}{path}")).send().await.unwrap()).await;
+        assert_eq!(status, 200);
+        assert!(
+            !body.to_string().contains(&elsewhere),
+            "{path} uses the stored URL: {body}"
+        );
+    }
+    assert!(
+        seen.lock().unwrap().authorization.is_empty(),
+        "the key was sent elsewhere"
+    );
+    open_handle.stop(false).await;
+    locked_handle.stop(false).await;
+    model_handle.stop(false).await;
+}

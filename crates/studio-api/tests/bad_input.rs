@@ -211,3 +211,135 @@ async fn conflicting_section_saves_and_references_across_projects() {
     assert_eq!(status, 422, "{body}");
     assert!(detail(&body).contains("another project"));
 }
+
+/// A media type is sent back as `Content-Type` on every download: one that is not a media type
+/// (a header injection, say) is refused at upload, and one stored before uploads were checked
+/// is served as `application/octet-stream` instead of breaking the download.
+#[actix_web::test]
+async fn media_types_are_checked_at_upload_and_never_break_a_download() {
+    let app = spawn_default().await;
+    let pid = project(&app, "Media").await;
+    let upload = |media_type: &str| json!({"filename": "y.svg", "content_base64": "PHN2Zz4=", "media_type": media_type});
+    for bad in [
+        "image/svg+xml\r\nX-Evil: 1",
+        "image/svg+xml\nX-Evil: 1",
+        "not a media type",
+        "text/",
+        "text/plain; charset",
+    ] {
+        let (status, body) = app
+            .post(&format!("/api/projects/{pid}/documents"), &upload(bad))
+            .await;
+        assert_eq!(status, 422, "{bad:?}: {body}");
+        assert!(
+            body["detail"].as_str().unwrap().contains("media_type"),
+            "{body}"
+        );
+    }
+    let long = format!("text/{}", "a".repeat(300));
+    let (status, body) = app
+        .post(&format!("/api/projects/{pid}/documents"), &upload(&long))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let (_, docs) = app.get(&format!("/api/projects/{pid}/documents")).await;
+    assert_eq!(docs, json!([]), "refused uploads left nothing behind");
+
+    let (status, document) = app
+        .post(
+            &format!("/api/projects/{pid}/documents"),
+            &upload("image/svg+xml; charset=utf-8"),
+        )
+        .await;
+    assert_eq!(status, 201, "{document}");
+    let id = document["id"].as_str().unwrap();
+    let download = format!("/api/projects/{pid}/documents/{id}/download");
+    let response = app.http.get(app.url(&download)).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "image/svg+xml; charset=utf-8"
+    );
+
+    // A row written before the check (or by hand) still downloads.
+    let client = app.pool.get().await.unwrap();
+    client
+        .execute(
+            "UPDATE project_documents SET media_type = $1, filename = $2 WHERE id = $3",
+            &[&"image/svg+xml\r\nX-Evil: 1", &"y\r\n.svg", &id],
+        )
+        .await
+        .unwrap();
+    let response = app.http.get(app.url(&download)).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/octet-stream"
+    );
+    assert!(response.headers().get("x-evil").is_none());
+    assert_eq!(response.bytes().await.unwrap().as_ref(), b"<svg>");
+}
+
+/// A path that exists answers a method it does not support with 405 and `Allow`; a path that
+/// does not exist stays 404.
+#[actix_web::test]
+async fn wrong_methods_are_405_with_allow() {
+    let app = spawn_default().await;
+    let pid = project(&app, "Methods").await;
+    for (method, path, allow) in [
+        (
+            reqwest::Method::PATCH,
+            format!("/api/projects/{pid}"),
+            "GET, HEAD, PUT, DELETE",
+        ),
+        (
+            reqwest::Method::DELETE,
+            "/api/projects".to_owned(),
+            "GET, HEAD, POST",
+        ),
+        (
+            reqwest::Method::GET,
+            format!("/api/projects/{pid}/clone"),
+            "POST",
+        ),
+        (reqwest::Method::POST, "/api/health".to_owned(), "GET, HEAD"),
+        (
+            reqwest::Method::PUT,
+            format!("/studio/projects/{pid}"),
+            "GET, HEAD",
+        ),
+        (
+            reqwest::Method::DELETE,
+            "/api/project-snapshots/import".to_owned(),
+            "POST",
+        ),
+    ] {
+        let response = app
+            .http
+            .request(method.clone(), app.url(&path))
+            .send()
+            .await
+            .unwrap();
+        let header = response
+            .headers()
+            .get("allow")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let (status, body) = status_json(response).await;
+        assert_eq!(status, 405, "{method} {path}: {body}");
+        assert_eq!(
+            body,
+            json!({"detail": "Method Not Allowed"}),
+            "{method} {path}"
+        );
+        assert_eq!(header.as_deref(), Some(allow), "{method} {path}");
+    }
+    let response = app
+        .http
+        .patch(app.url("/api/no/such/path"))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.headers().get("allow").is_none());
+    let (status, body) = status_json(response).await;
+    assert_eq!(status, 404);
+    assert_eq!(body, json!({"detail": "Not Found"}));
+}

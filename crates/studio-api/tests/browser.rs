@@ -169,6 +169,20 @@ async fn a_person_authors_and_publishes_in_chromium_and_read_only_shows_no_contr
 
     // A project, from the home page's form.
     browser.goto(&app.url("/studio")).await.unwrap();
+    // The page is served with its Content-Security-Policy, and its inline stylesheet (and
+    // `style` attribute) still apply under it.
+    let styled = browser
+        .execute(
+            "return getComputedStyle(document.querySelector('header.top')).backgroundColor;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        styled,
+        serde_json::json!("rgb(16, 24, 40)"),
+        "the stylesheet is blocked"
+    );
     browser.fill("#p-name", "Expense Approvals").await.unwrap();
     browser.fill("#p-domain", "expenses").await.unwrap();
     browser

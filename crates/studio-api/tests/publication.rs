@@ -475,3 +475,95 @@ fn genuine_upstream_receipts_verify_and_policy_or_tampering_makes_them_untrusted
         );
     }
 }
+
+/// With `STUDIO_REGISTRY_PUBLISH_TOKEN` set and `STUDIO_REGISTRY_URL` not, whoever can reach the
+/// API must not be able to point Studio (and so the token) at a Registry of their own: the
+/// settings API refuses, and a Registry URL stored before the token was configured is ignored.
+#[actix_web::test]
+async fn an_environment_publish_token_is_never_sent_to_a_registry_url_set_through_the_api() {
+    use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+    use std::sync::{Arc, Mutex};
+
+    // Someone else's server: it records the authorization it is sent and claims success.
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let recorded = web::Data::new(seen.clone());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let elsewhere_server = HttpServer::new(move || {
+        App::new()
+            .app_data(recorded.clone())
+            .default_service(web::to(
+                |req: HttpRequest, seen: web::Data<Arc<Mutex<Vec<String>>>>| async move {
+                    let authorization = req
+                        .headers()
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned();
+                    seen.lock().unwrap().push(authorization);
+                    HttpResponse::Created().json(json!({"items": []}))
+                },
+            ))
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    let elsewhere_handle = elsewhere_server.handle();
+    actix_web::rt::spawn(elsewhere_server);
+    let elsewhere = format!("http://127.0.0.1:{port}/registry-api/v1");
+
+    let with_token = Settings {
+        registry_publish_token: Some(signing::Secret::new("publish-secret-token")),
+        ..Settings::for_tests()
+    };
+    let app = spawn(with_token.clone()).await;
+    let pid = project(&app, "Template Source").await;
+    let (status, body) = app
+        .put("/api/settings", &json!({"registry_url": elsewhere}))
+        .await;
+    assert_eq!(status, 409, "{body}");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("registry_url") && detail.contains("STUDIO_REGISTRY_PUBLISH_TOKEN"),
+        "{detail}"
+    );
+    let (_, view) = app.get("/api/settings").await;
+    assert_eq!(view["registry"]["url"]["locked"], true, "{view}");
+    assert_eq!(
+        view["registry"]["url"]["locked_by"],
+        "STUDIO_REGISTRY_PUBLISH_TOKEN"
+    );
+    let (status, body) = app
+        .post("/api/registry/templates", &json!({"project_id": pid}))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("STUDIO_REGISTRY_URL"));
+
+    // Stored while no token was configured: allowed then, ignored once the token is set.
+    let (open, open_handle) = app.serve_again(Settings::for_tests());
+    let http = reqwest::Client::new();
+    let response = http
+        .put(format!("{open}/api/settings"))
+        .json(&json!({"registry_url": elsewhere}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let (status, body) = app
+        .post("/api/registry/templates", &json!({"project_id": pid}))
+        .await;
+    assert_eq!(status, 400, "the stored URL is not used: {body}");
+    let (status, body) = app.get("/api/registry/templates").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["items"], json!([]), "{body}");
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "the token was sent elsewhere"
+    );
+    open_handle.stop(false).await;
+    elsewhere_handle.stop(false).await;
+}

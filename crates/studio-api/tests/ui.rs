@@ -418,3 +418,70 @@ async fn head_answers_like_get_without_a_body() {
     let missing = http.head(app.url("/studio/nowhere")).send().await.unwrap();
     assert_eq!(missing.status(), 404);
 }
+
+/// Every page (errors and redirects included) carries the Registry UI's security headers, with a
+/// policy that allows no script; a document download gets a stricter, sandboxing policy.
+#[actix_web::test]
+async fn every_response_carries_the_security_headers() {
+    let app = spawn_default().await;
+    let pid = project(&app, "Headers").await;
+    let (status, doc) = app
+        .post(
+            &format!("/api/projects/{pid}/documents"),
+            &json!({"filename": "y.svg", "content_base64": "PHN2Zz4=", "media_type": "image/svg+xml"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{doc}");
+    let doc_id = doc["id"].as_str().unwrap();
+    let http = no_redirects();
+    let mut paths: Vec<String> = PAGES
+        .iter()
+        .map(|suffix| format!("/studio/projects/{pid}{suffix}"))
+        .collect();
+    paths.extend([
+        "/".to_owned(),
+        "/studio".to_owned(),
+        "/studio/settings".to_owned(),
+        "/studio/templates".to_owned(),
+        format!("/studio/projects/{pid}/documents/{doc_id}"),
+        "/studio/projects/nope".to_owned(),
+        "/studio/nowhere".to_owned(),
+        format!("/api/projects/{pid}"),
+    ]);
+    for path in &paths {
+        let response = http.get(app.url(path)).send().await.unwrap();
+        let headers = response.headers();
+        let csp = headers
+            .get("content-security-policy")
+            .unwrap_or_else(|| panic!("{path}: no Content-Security-Policy"))
+            .to_str()
+            .unwrap();
+        assert_eq!(csp, studio_api::app::CSP, "{path}");
+        assert!(csp.contains("default-src 'none'") && !csp.contains("script-src"));
+        assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(headers["referrer-policy"], "no-referrer", "{path}");
+    }
+    let page = http
+        .get(app.url(&format!("/studio/projects/{pid}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("<script") && !page.contains("javascript:"));
+
+    let download = http
+        .get(app.url(&format!("/api/projects/{pid}/documents/{doc_id}/download")))
+        .send()
+        .await
+        .unwrap();
+    let headers = download.headers();
+    assert_eq!(
+        headers["content-security-policy"],
+        "default-src 'none'; sandbox"
+    );
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+}

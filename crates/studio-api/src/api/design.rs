@@ -192,9 +192,8 @@ pub(super) async fn discovery_records(
 }
 
 /// The design routes.
-pub(super) fn routes(cfg: &mut web::ServiceConfig) {
-    use crate::app::get;
-    use web::{delete, post, put};
+pub(super) fn routes(cfg: &mut crate::routing::Routes) {
+    use crate::routing::{delete, get, post, put};
     macro_rules! mount {
         ($module:ident, $path:literal) => {
             cfg.route(

@@ -225,9 +225,8 @@ pub(super) async fn package(
 }
 
 /// The product and developer routes.
-pub(super) fn routes(cfg: &mut web::ServiceConfig) {
-    use crate::app::get;
-    use web::{post, put};
+pub(super) fn routes(cfg: &mut crate::routing::Routes) {
+    use crate::routing::{get, post, put};
     cfg.route("/api/projects/{project_id}/product", get().to(overview))
         .route(
             "/api/projects/{project_id}/product/sections/{section}",

@@ -222,7 +222,8 @@ pub(super) async fn list(
     params(("project_id" = String, Path, description = "Project id"), RawUploadQuery),
     request_body(description = "multipart/form-data with a `file` field; JSON with `content_base64`; or the raw bytes with `?filename=`",
         content((UploadForm = "multipart/form-data"), (JsonUpload = "application/json"), (Vec<u8> = "application/octet-stream"))),
-    responses((status = 201, body = Document), (status = 400), (status = 404), (status = 413, description = "Larger than STUDIO_MAX_UPLOAD_BYTES")))]
+    responses((status = 201, body = Document), (status = 400), (status = 404), (status = 413, description = "Larger than STUDIO_MAX_UPLOAD_BYTES"),
+              (status = 422, description = "An invalid filename, title, source_path or media_type (a media type is type/subtype with optional parameters)")))]
 pub(super) async fn upload(
     state: web::Data<AppState>,
     id: web::Path<ProjectId>,
@@ -269,19 +270,37 @@ pub(super) async fn download(
     Ok(file_response(&document, bytes))
 }
 
-/// The bytes of a document as an attachment.
+/// The bytes of a document as an attachment. Whatever is stored, the headers can be sent: a
+/// media type that is not well-formed (rows written before uploads were checked, or imported)
+/// is served as `application/octet-stream`, and control characters in a file name become `_`.
+/// The bytes are the author's, served from Studio's origin: a sandboxing CSP keeps an SVG or
+/// HTML document that a browser renders anyway from running anything.
 pub(crate) fn file_response(document: &Document, bytes: Vec<u8>) -> HttpResponse {
+    let media_type = if service::is_valid_media_type(&document.media_type) {
+        document.media_type.as_str()
+    } else {
+        "application/octet-stream"
+    };
+    let filename: String = document
+        .filename
+        .chars()
+        .map(|c| if c.is_control() { '_' } else { c })
+        .collect();
     let disposition = ContentDisposition {
         disposition: DispositionType::Attachment,
-        parameters: vec![DispositionParam::Filename(document.filename.clone())],
+        parameters: vec![DispositionParam::Filename(filename)],
     };
     HttpResponse::Ok()
-        .content_type(document.media_type.as_str())
+        .content_type(media_type)
         .insert_header(disposition)
         .insert_header(("x-content-type-options", "nosniff"))
+        .insert_header(("content-security-policy", DOWNLOAD_CSP))
         .insert_header(("x-content-sha256", document.content_hash.as_str()))
         .body(bytes)
 }
+
+/// The Content-Security-Policy of a document download: nothing loads, nothing runs.
+pub(crate) const DOWNLOAD_CSP: &str = "default-src 'none'; sandbox";
 
 #[utoipa::path(delete, path = "/api/projects/{project_id}/documents/{document_id}", tag = "documents",
     params(("project_id" = String, Path, description = "Project id"), ("document_id" = String, Path, description = "Document id")),

@@ -138,17 +138,17 @@ pub(super) async fn accept(
 }
 
 /// The assistant routes.
-pub(super) fn assistant_routes(cfg: &mut web::ServiceConfig) {
+pub(super) fn assistant_routes(cfg: &mut crate::routing::Routes) {
     cfg.route(
         "/api/projects/{project_id}/assistant/sections",
-        web::post().to(draft_sections),
+        crate::routing::post().to(draft_sections),
     )
     .route(
         "/api/projects/{project_id}/assistant/capabilities",
-        web::post().to(propose_capabilities),
+        crate::routing::post().to(propose_capabilities),
     )
     .route(
         "/api/projects/{project_id}/assistant/accept",
-        web::post().to(accept),
+        crate::routing::post().to(accept),
     );
 }

@@ -19,6 +19,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 
 use crate::error::Error;
+use crate::routing::Routes;
 
 /// Largest JSON body for ordinary requests.
 pub const JSON_LIMIT: usize = 8 * 1024 * 1024;
@@ -82,7 +83,7 @@ pub(crate) fn no_content() -> HttpResponse {
 }
 
 /// Every JSON route. Read-only mode is enforced in front of this by [`crate::read_only`].
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut Routes) {
     cfg.app_data(json_config(JSON_LIMIT))
         .app_data(web::PathConfig::default().error_handler(path_error))
         .app_data(web::QueryConfig::default().error_handler(query_error))
@@ -92,8 +93,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .error_handler(form_error),
         );
 
-    use crate::app::get;
-    use web::{delete, post, put};
+    use crate::routing::{delete, get, post, put};
     cfg.route("/api/openapi.json", get().to(openapi::document))
         .route("/api/runtime-status", get().to(misc::runtime_status))
         .route("/api/settings", get().to(misc::settings))
@@ -149,10 +149,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/api/projects/{project_id}/history",
             get().to(projects::history),
         )
-        .service(
-            web::resource("/api/project-snapshots/import")
-                .app_data(json_config(SNAPSHOT_LIMIT))
-                .route(post().to(projects::import_snapshot)),
+        .route_with_data(
+            "/api/project-snapshots/import",
+            json_config(SNAPSHOT_LIMIT),
+            post().to(projects::import_snapshot),
         )
         // Source documents.
         .route(

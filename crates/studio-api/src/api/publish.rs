@@ -211,9 +211,8 @@ pub(super) async fn template(
 }
 
 /// The publication routes.
-pub(super) fn routes(cfg: &mut web::ServiceConfig) {
-    use crate::app::get;
-    use web::post;
+pub(super) fn routes(cfg: &mut crate::routing::Routes) {
+    use crate::routing::{get, post};
     cfg.route(
         "/api/projects/{project_id}/local-publications",
         get().to(local_list),

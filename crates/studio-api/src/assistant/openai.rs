@@ -11,6 +11,10 @@ use super::{AssistantError, CapabilityProposal, Context, SectionProposal};
 /// Default API base.
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
 
+/// How long one model request may take (the request deadline leaves room for it, see
+/// `app::request_deadline`).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// Most document text sent per request.
 const MAX_PROMPT_CHARS: usize = 60_000;
 
@@ -37,7 +41,7 @@ impl OpenAiProvider {
     /// A provider for `model` at `base_url` (the OpenAI API when `None`).
     pub fn new(model: String, base_url: Option<String>, api_key: Secret) -> Self {
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(120))
+            .timeout(REQUEST_TIMEOUT)
             .connect_timeout(Duration::from_secs(10))
             .build()
             .unwrap_or_default();

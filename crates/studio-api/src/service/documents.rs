@@ -85,6 +85,88 @@ pub fn is_text(media_type: &str, filename: &str) -> bool {
             .any(|ext| lower.ends_with(ext))
 }
 
+/// Longest media type accepted (RFC 6838 bounds type and subtype names to 127 characters each;
+/// parameters such as a charset fit in the rest).
+pub const MAX_MEDIA_TYPE_LEN: usize = 255;
+
+/// Whether `value` is a well-formed media type: `type/subtype` of RFC 9110 token characters,
+/// then optional `; name=value` parameters (the value a token or a quoted string), no control
+/// characters, at most [`MAX_MEDIA_TYPE_LEN`] bytes. Exactly what can be sent back as a
+/// `Content-Type` header.
+pub fn is_valid_media_type(value: &str) -> bool {
+    fn is_tchar(c: char) -> bool {
+        c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)
+    }
+    /// The length of the token at the start of `text` (0: none).
+    fn token(text: &str) -> usize {
+        text.find(|c: char| !is_tchar(c)).unwrap_or(text.len())
+    }
+    /// What follows the quoted string at the start of `text`, if it is one.
+    fn after_quoted(text: &str) -> Option<&str> {
+        let inner = text.strip_prefix('"')?;
+        let mut escaped = false;
+        for (i, b) in inner.bytes().enumerate() {
+            if !(b == b'\t' || (b' '..=b'~').contains(&b)) {
+                return None;
+            }
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                return Some(&inner[i + 1..]);
+            }
+        }
+        None
+    }
+    const WHITESPACE: [char; 2] = [' ', '\t'];
+    if value.len() > MAX_MEDIA_TYPE_LEN || value.chars().any(char::is_control) {
+        return false;
+    }
+    let kind = token(value);
+    let Some(rest) = value[kind..].strip_prefix('/') else {
+        return false;
+    };
+    let subtype = token(rest);
+    if kind == 0 || subtype == 0 {
+        return false;
+    }
+    let mut rest = &rest[subtype..];
+    loop {
+        rest = rest.trim_start_matches(WHITESPACE);
+        if rest.is_empty() {
+            return true;
+        }
+        let Some(parameter) = rest.strip_prefix(';') else {
+            return false;
+        };
+        let parameter = parameter.trim_start_matches(WHITESPACE);
+        let name = token(parameter);
+        let Some(value) = parameter[name..].strip_prefix('=').filter(|_| name > 0) else {
+            return false;
+        };
+        rest = match after_quoted(value) {
+            Some(after) => after,
+            None => match token(value) {
+                0 => return false,
+                n => &value[n..],
+            },
+        };
+    }
+}
+
+/// 422 naming `media_type` unless it is a well-formed media type.
+fn check_media_type(media_type: &str) -> Result<()> {
+    if is_valid_media_type(media_type) {
+        return Ok(());
+    }
+    Err(Error::Unprocessable(format!(
+        "media_type must be a media type such as text/markdown or text/plain; charset=utf-8 \
+         (type/subtype with optional parameters, no control characters, at most \
+         {MAX_MEDIA_TYPE_LEN} bytes)"
+    )))
+}
+
 fn check_filename(filename: &str) -> Result<()> {
     if filename.trim().is_empty() {
         return Err(Error::Unprocessable("filename must not be empty".into()));
@@ -133,9 +215,10 @@ pub async fn upload(
     check_text("source_path", &upload.source_path, 2_000)?;
     let media_type = upload
         .media_type
-        .filter(|m| !m.trim().is_empty())
+        .map(|m| m.trim().to_owned())
+        .filter(|m| !m.is_empty())
         .unwrap_or_else(|| guess_media_type(&upload.filename).to_owned());
-    check_text("media_type", &media_type, 255)?;
+    check_media_type(&media_type)?;
     let document = Document {
         id: upload
             .id
@@ -222,6 +305,38 @@ mod tests {
         assert_eq!(guess_media_type("blob"), "application/octet-stream");
         assert!(is_text("application/octet-stream", "notes.yaml"));
         assert!(!is_text("application/pdf", "x.pdf"));
+    }
+
+    #[test]
+    fn media_types_are_well_formed() {
+        for good in [
+            "text/plain",
+            "image/svg+xml",
+            "text/plain; charset=utf-8",
+            "application/vnd.api+json;version=2",
+            "multipart/mixed; boundary=\"a b;c\"",
+        ] {
+            assert!(is_valid_media_type(good), "{good}");
+        }
+        for bad in [
+            "image/svg+xml\r\nX-Evil: 1",
+            "text",
+            "text/",
+            "/plain",
+            "text/plain;",
+            "text/plain; charset",
+            "text/pl ain",
+            "text/plain; a=\"unterminated",
+            "text/plain\u{0}",
+            "tëxt/plain",
+            &format!("text/{}", "a".repeat(300)),
+        ] {
+            assert!(!is_valid_media_type(bad), "{bad:?}");
+        }
+        assert!(check_media_type("a\nb")
+            .unwrap_err()
+            .to_string()
+            .contains("media_type"));
     }
 
     #[test]

@@ -1,6 +1,13 @@
 //! Settings: the environment wins and locks a setting; what the environment leaves open can be
 //! set from the UI or API and is stored in the database. Secrets (the publish token, the
 //! assistant API key) come only from the environment and are never stored or shown.
+//!
+//! A secret from the environment also locks the URL it is sent to: with
+//! `STUDIO_REGISTRY_PUBLISH_TOKEN` set, the Registry URL is `STUDIO_REGISTRY_URL` or nothing;
+//! with `STUDIO_ASSISTANT_API_KEY` set, the assistant base URL is `STUDIO_ASSISTANT_BASE_URL` or
+//! the provider's default. A stored URL is then ignored and the API refuses to change it, so
+//! whoever can reach the API cannot have Studio send the operator's secret to a server of
+//! their choosing.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -25,6 +32,9 @@ pub struct SettingView {
     pub locked: bool,
     /// The environment variable that sets it.
     pub env_var: String,
+    /// The environment variable that locks it, when locked: its own, or the secret that is
+    /// sent to it (a URL the environment's secret travels to is locked by that secret).
+    pub locked_by: Option<String>,
 }
 
 /// Registry settings.
@@ -120,21 +130,47 @@ fn view(env: &Option<String>, stored: Option<String>, env_var: &str) -> SettingV
             source: "env".into(),
             locked: true,
             env_var: env_var.into(),
+            locked_by: Some(env_var.into()),
         },
         (None, Some(value)) => SettingView {
             value: Some(value),
             source: "stored".into(),
             locked: false,
             env_var: env_var.into(),
+            locked_by: None,
         },
         (None, None) => SettingView {
             value: None,
             source: "unset".into(),
             locked: false,
             env_var: env_var.into(),
+            locked_by: None,
         },
     }
 }
+
+/// A URL an environment secret may be sent to. With the secret set (`secret_var`), only the
+/// environment names the URL: a stored value is ignored and the setting is locked.
+fn url_view(
+    env: &Option<String>,
+    stored: Option<String>,
+    env_var: &str,
+    secret: Option<&str>,
+) -> SettingView {
+    match (env, secret) {
+        (None, Some(secret_var)) => SettingView {
+            value: None,
+            source: "unset".into(),
+            locked: true,
+            env_var: env_var.into(),
+            locked_by: Some(secret_var.into()),
+        },
+        _ => view(env, stored, env_var),
+    }
+}
+
+const REGISTRY_TOKEN_VAR: &str = "STUDIO_REGISTRY_PUBLISH_TOKEN";
+const ASSISTANT_KEY_VAR: &str = "STUDIO_ASSISTANT_API_KEY";
 
 async fn load(db: &Db) -> Result<(Option<Value>, Option<Value>)> {
     let client = db.client().await?;
@@ -147,10 +183,13 @@ async fn load(db: &Db) -> Result<(Option<Value>, Option<Value>)> {
 /// The full settings view.
 pub async fn view_all(db: &Db, env: &Settings) -> Result<SettingsView> {
     let (registry, assistant) = load(db).await?;
-    let url = view(
+    let url = url_view(
         &env.registry_url,
         stored_text(&registry, "registry_url"),
         "STUDIO_REGISTRY_URL",
+        env.registry_publish_token
+            .is_some()
+            .then_some(REGISTRY_TOKEN_VAR),
     );
     let mode = view(
         &env.registry_required_mode,
@@ -175,10 +214,11 @@ pub async fn view_all(db: &Db, env: &Settings) -> Result<SettingsView> {
         stored_text(&assistant, "assistant_model"),
         "STUDIO_ASSISTANT_MODEL",
     );
-    let base_url = view(
+    let base_url = url_view(
         &env.assistant_base_url,
         stored_text(&assistant, "assistant_base_url"),
         "STUDIO_ASSISTANT_BASE_URL",
+        env.assistant_api_key.is_some().then_some(ASSISTANT_KEY_VAR),
     );
     let provider = if model.value.is_some() {
         "openai_compatible"
@@ -232,6 +272,24 @@ fn refuse_locked(env: &Option<String>, requested: &Option<String>, env_var: &str
     Ok(())
 }
 
+/// Refuses to change a URL that an environment secret is sent to when the environment leaves
+/// the URL itself unset (see the module documentation).
+fn refuse_secret_url(
+    secret_set: bool,
+    env: &Option<String>,
+    requested: &Option<String>,
+    field: &str,
+    env_var: &str,
+    secret_var: &str,
+) -> Result<()> {
+    if secret_set && env.is_none() && requested.is_some() {
+        return Err(Error::Conflict(format!(
+            "{field} is locked: {secret_var} is set in the environment, and Studio sends it only to a URL the environment names; set {env_var} instead."
+        )));
+    }
+    Ok(())
+}
+
 fn check_url(field: &str, value: &Option<String>) -> Result<()> {
     if let Some(url) = value.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
         if !(url.starts_with("http://") || url.starts_with("https://"))
@@ -277,6 +335,22 @@ pub async fn update(db: &Db, env: &Settings, changes: SettingsChanges) -> Result
         &env.assistant_base_url,
         &changes.assistant_base_url,
         "STUDIO_ASSISTANT_BASE_URL",
+    )?;
+    refuse_secret_url(
+        env.registry_publish_token.is_some(),
+        &env.registry_url,
+        &changes.registry_url,
+        "registry_url",
+        "STUDIO_REGISTRY_URL",
+        REGISTRY_TOKEN_VAR,
+    )?;
+    refuse_secret_url(
+        env.assistant_api_key.is_some(),
+        &env.assistant_base_url,
+        &changes.assistant_base_url,
+        "assistant_base_url",
+        "STUDIO_ASSISTANT_BASE_URL",
+        ASSISTANT_KEY_VAR,
     )?;
     check_url("registry_url", &changes.registry_url)?;
     check_url("assistant_base_url", &changes.assistant_base_url)?;

@@ -680,6 +680,13 @@ async fn write(
     }
     for row in records.project_documents {
         check_owner("document", row.id.as_str(), &row.project_id, &pid)?;
+        // Downloads send it back as `Content-Type`: the same rule as an upload.
+        if !super::documents::is_valid_media_type(row.media_type.trim()) {
+            return Err(Error::Unprocessable(format!(
+                "document {}: media_type is not a well-formed media type (type/subtype with optional parameters, no control characters)",
+                row.id
+            )));
+        }
         let bytes = document_bytes(row.id.as_str(), &row.content)?;
         let computed = hashing::document_hash(&bytes);
         let content_hash = if row.content_hash.is_empty() {
@@ -699,7 +706,7 @@ async fn write(
             title: row.title,
             kind: row.kind,
             filename: row.filename,
-            media_type: row.media_type,
+            media_type: row.media_type.trim().to_owned(),
             source_path: row.source_path,
             content_hash,
             size_bytes: 0,

@@ -122,7 +122,9 @@ pub fn error_page(state: &AppState, error: &Error) -> HttpResponse {
     let body = html! {
         h1 { (page.title) }
         div.error { (error.detail()) }
-        p { a href="javascript:history.back()" { "Back" } " · " a href="/studio" { "Workspaces" } }
+        // No `javascript:` link: the Content-Security-Policy allows no script (the browser's
+        // own Back button does the same).
+        p { a href="/studio" { "Workspaces" } }
     };
     HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")

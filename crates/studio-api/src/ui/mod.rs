@@ -6,7 +6,7 @@ mod actions;
 mod layout;
 mod pages;
 
-use actix_web::{web, HttpResponse};
+use actix_web::HttpResponse;
 
 async fn root() -> HttpResponse {
     HttpResponse::SeeOther()
@@ -15,9 +15,8 @@ async fn root() -> HttpResponse {
 }
 
 /// Mounts the UI.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    use crate::app::get;
-    use web::post;
+pub fn configure(cfg: &mut crate::routing::Routes) {
+    use crate::routing::{get, post};
     cfg.route("/", get().to(root))
         .route("/studio", get().to(pages::home))
         .route("/studio/settings", get().to(pages::settings_page))

@@ -769,7 +769,7 @@ fn setting_row(label: &str, view: &settings::SettingView) -> Markup {
         tr {
             td { (label) }
             td { code { (view.value.clone().unwrap_or_else(|| "—".into())) } }
-            td { @if view.locked { (pill(&format!("locked by {}", view.env_var), "warn")) } @else { (pill(&view.source, "")) } }
+            td { @if view.locked { (pill(&format!("locked by {}", view.locked_by.as_deref().unwrap_or(&view.env_var)), "warn")) } @else { (pill(&view.source, "")) } }
         }
     }
 }

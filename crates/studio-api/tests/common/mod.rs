@@ -91,15 +91,29 @@ pub async fn status_json(response: reqwest::Response) -> (u16, Value) {
     )
 }
 
-fn serve(pool: store::Pool, settings: Settings) -> (String, actix_web::dev::ServerHandle) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-    let port = listener.local_addr().expect("local addr").port();
-    let limits = ServerLimits {
+/// The limits tests serve with: the binary's ([`app::server_limits`]), one worker, a short
+/// shutdown.
+pub fn test_limits() -> ServerLimits {
+    ServerLimits {
         workers: Some(1),
         shutdown_timeout: std::time::Duration::from_secs(1),
-        ..ServerLimits::default()
-    };
-    let server = app::server(AppState::new(pool, settings), listener, &limits).expect("server");
+        ..app::server_limits()
+    }
+}
+
+fn serve(pool: store::Pool, settings: Settings) -> (String, actix_web::dev::ServerHandle) {
+    serve_with_limits(pool, settings, &test_limits())
+}
+
+/// Serves Studio over `pool` with `limits` (e.g. a short request deadline).
+pub fn serve_with_limits(
+    pool: store::Pool,
+    settings: Settings,
+    limits: &ServerLimits,
+) -> (String, actix_web::dev::ServerHandle) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let port = listener.local_addr().expect("local addr").port();
+    let server = app::server(AppState::new(pool, settings), listener, limits).expect("server");
     let handle = server.handle();
     actix_web::rt::spawn(server);
     (format!("http://127.0.0.1:{port}"), handle)
