@@ -33,9 +33,15 @@ pub async fn fetch_and_verify(
     .await?;
     let bundle = PackageBundle::from_registry(client.api_base(), package, receipt, keys);
     let keys = bundle.registry_keys();
+    // Verified as what the Registry answered, not as a bundle: its keys and signing mode come
+    // from the Registry just now (trusted as its URL is), not from a file that says them of
+    // itself, and the bundle made of them has no copies to compare.
     let input = VerificationInput {
+        package: &bundle.package,
+        receipt: &bundle.receipt,
+        keys: &keys,
         requested: Some(&requested),
-        ..VerificationInput::for_bundle(&bundle, &keys)
+        bundle: None,
     };
     let report = verify_package(&input, policy);
     Ok((bundle, report))

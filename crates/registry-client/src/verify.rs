@@ -16,16 +16,19 @@
 //! | `signature_algorithm` | `ed25519` |
 //! | `key_advertised` | the signing key is among the registry's keys (a bundle's `registry_keys`) |
 //! | `signature` | the Ed25519 signature verifies over the current payload or, for receipts issued before `package_execution_signature` existed, the legacy one (the reason says which) |
-//! | `required_mode` | only with a required mode: the registry's signing mode; production never accepts upstream's public dev key |
-//! | `trusted_key_id` | only with a trusted key id: the receipt's key id equals it |
+//! | `required_mode` | only with a required mode: the registry's signing mode; production never accepts upstream's public dev key, and offline needs a pinned key |
+//! | `trusted_key_id` | only with a trusted key id: the receipt's key id equals it (offline: and its key is pinned, or it is upstream's dev key id) |
 //! | `trusted_key` | only with pinned public keys: the signing key is pinned under its id |
 //! | `lifecycle` | active; **warn** for superseded/deprecated (and yanked when allowed); yanked fails unless allowed; takedown always fails |
 //!
 //! Offline, a bundle carries its own `registry_keys` (and, when pulled by this crate, the
 //! registry's signing mode): verifying it proves the bundle is intact and signed by *a* key
-//! under the id it names. To prove it was signed by *your* registry, pin the key
-//! ([`VerifyPolicy::trusted_keys`]); a trusted key id alone says so in its reason. Production
-//! mode never accepts upstream's development key, whatever a bundle or registry claims.
+//! under the id it names, which anyone who edits a bundle can arrange. So offline, without
+//! pinned keys ([`VerifyPolicy::trusted_keys`]), `trusted_key_id` and a required `production`
+//! mode fail, naming the pin that would decide them; upstream's development key id is the
+//! exception for `trusted_key_id`, as its one public key is built in, and a bundle that lists
+//! another key under that id fails `key_advertised`. Production mode never accepts upstream's
+//! development key, whatever a bundle or registry claims.
 //!
 //! Local mode ([`VerifyPolicy::local_receipt`]) is the offline check of a Studio-local
 //! publication: its `sha256:` receipt is recomputed instead of a signature verified.
@@ -435,15 +438,20 @@ pub fn verify_package(input: &VerificationInput<'_>, policy: &VerifyPolicy) -> V
         report.push(signature.key_check(input, &receipt_kind));
         report.push(signature.signature_check(&receipt_kind));
     }
+    // Offline, without pinned keys, the keys and the signing mode are what the bundle says of
+    // itself: anyone who edits a bundle can re-sign it and list their own key.
+    let offline_unpinned = input.bundle.is_some() && policy.trusted_keys.is_none();
     if let Some(mode) = policy.required_mode {
-        report.push(required_mode(mode, input, &signature, &receipt_kind));
+        report.push(required_mode(
+            mode,
+            input,
+            &signature,
+            &receipt_kind,
+            offline_unpinned,
+        ));
     }
     if let Some(trusted) = policy.trusted_key_id.as_deref() {
-        report.push(trusted_key_id(
-            trusted,
-            input.bundle.is_some() && policy.trusted_keys.is_none(),
-            &signature,
-        ));
+        report.push(trusted_key_id(trusted, offline_unpinned, &signature));
     }
     if let Some(pinned) = policy.trusted_keys.as_ref() {
         report.push(trusted_key(pinned, &signature));
@@ -1053,6 +1061,16 @@ impl SignatureFindings {
             }),
         };
         let dev_public = SigningKey::dev().verifying_key();
+        // Upstream's development key id names one public key, which anyone can derive: a
+        // different key listed under that id is a forgery, whoever lists it.
+        let advertised = match advertised {
+            Ok(key) if key_id.as_deref() == Some(DEV_KEY_ID) && key != dev_public => Err(format!(
+                "key {DEV_KEY_ID} is upstream's public development key, but {} list a \
+                 different public key under its id",
+                input.keys_label()
+            )),
+            other => other,
+        };
         let key = match (&advertised, key_id.as_deref()) {
             (Ok(key), _) => Some((*key, KeySource::Advertised)),
             (Err(_), Some(DEV_KEY_ID)) => Some((dev_public, KeySource::PublicDevKey)),
@@ -1207,6 +1225,7 @@ fn required_mode(
     input: &VerificationInput<'_>,
     signature: &SignatureFindings,
     kind: &ReceiptKind,
+    offline_unpinned: bool,
 ) -> Check {
     const NAME: CheckName = CheckName::RequiredMode;
     if !kind.is_registry() {
@@ -1221,6 +1240,16 @@ fn required_mode(
             format!(
                 "production mode required, but the receipt is signed with upstream's development \
                  key ({DEV_KEY_ID}), which anyone can derive from a public string"
+            ),
+        );
+    }
+    if required == SigningMode::Production && offline_unpinned {
+        return Check::fail(
+            NAME,
+            format!(
+                "production mode required, but offline the signing mode and the key are what \
+                 the bundle records of itself; pin the registry's public key (trusted keys) to \
+                 require production{PIN_HOW}"
             ),
         );
     }
@@ -1255,6 +1284,10 @@ fn required_mode(
     }
 }
 
+/// How to pin a key, for the reasons of the checks that need one.
+const PIN_HOW: &str =
+    " (anip package verify --trusted-key ID=BASE64, ANIP_RUNTIME_TRUSTED_REGISTRY_KEYS)";
+
 fn trusted_key_id(trusted: &str, offline_unpinned: bool, signature: &SignatureFindings) -> Check {
     const NAME: CheckName = CheckName::TrustedKeyId;
     let trusted = trusted.trim();
@@ -1263,18 +1296,19 @@ fn trusted_key_id(trusted: &str, offline_unpinned: bool, signature: &SignatureFi
             NAME,
             format!("key {trusted} is trusted, but the receipt names no signing key"),
         ),
-        Some(id) if id == trusted => {
-            let note = if offline_unpinned {
-                "; offline, the public key under that id comes from the bundle itself: pin it \
-                 too (trusted keys) to rule out a forged bundle"
-            } else {
-                ""
-            };
-            Check::pass(
-                NAME,
-                format!("the receipt is signed by the trusted key {id}{note}"),
-            )
-        }
+        // Upstream's dev key id needs no pin: its one public key is built in (see
+        // `SignatureFindings::new`).
+        Some(id) if id == trusted && offline_unpinned && id != DEV_KEY_ID => Check::fail(
+            NAME,
+            format!(
+                "the receipt names key {id}, but offline the public key under that id is what \
+                 the bundle records of itself; pin it (trusted keys) to trust it{PIN_HOW}"
+            ),
+        ),
+        Some(id) if id == trusted => Check::pass(
+            NAME,
+            format!("the receipt is signed by the trusted key {id}"),
+        ),
         Some(id) => Check::fail(
             NAME,
             format!("the receipt is signed by key {id}, not by the trusted key {trusted}"),

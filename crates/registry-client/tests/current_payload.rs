@@ -87,10 +87,12 @@ fn failed(report: &VerificationReport) -> BTreeSet<&'static str> {
     report.failures().map(|check| check.name.as_str()).collect()
 }
 
-fn production() -> VerifyPolicy {
+/// Production, with `keys` pinned: offline, a required mode means nothing without a pin.
+fn production(keys: &KeySet) -> VerifyPolicy {
     VerifyPolicy {
         required_mode: Some(SigningMode::Production),
         require_execution_signature: true,
+        trusted_keys: Some(keys.public_keys().clone()),
         ..VerifyPolicy::default()
     }
 }
@@ -103,8 +105,7 @@ fn a_current_production_package_passes_every_check() {
     let bundle = bundle(package, receipt, &keys, "production");
     let policy = VerifyPolicy {
         trusted_key_id: Some("registry-prod-2026".into()),
-        trusted_keys: Some(keys.public_keys().clone()),
-        ..production()
+        ..production(&keys)
     };
     let report = verify_bundle(&bundle, &policy);
     for check in &report.checks {
@@ -143,7 +144,7 @@ fn the_execution_signature_is_recomputed_and_bound() {
     let receipt = receipt_for(&package, &keys, PayloadVersion::Current);
     let report = verify_bundle(
         &bundle(changed, receipt, &keys, "production"),
-        &production(),
+        &production(&keys),
     );
     assert_eq!(
         failed(&report),
@@ -157,7 +158,7 @@ fn the_execution_signature_is_recomputed_and_bound() {
     let receipt = receipt_for(&other_materials, &keys, PayloadVersion::Current);
     let report = verify_bundle(
         &bundle(other_materials, receipt, &keys, "production"),
-        &production(),
+        &production(&keys),
     );
     assert_eq!(failed(&report), BTreeSet::from(["execution_signature"]));
     let reason = &report.check(CheckName::ExecutionSignature).unwrap().reason;
@@ -171,7 +172,7 @@ fn a_legacy_receipt_over_a_current_package_still_verifies() {
     let receipt = receipt_for(&package, &keys, PayloadVersion::Legacy);
     let report = verify_bundle(
         &bundle(package, receipt, &keys, "production"),
-        &production(),
+        &production(&keys),
     );
     assert!(report.ok(), "{report:#?}");
     assert_eq!(report.signed_payload, Some(PayloadVersion::Legacy));
@@ -198,7 +199,7 @@ fn rotated_keys_keep_verifying_and_dev_keys_are_never_production() {
         .unwrap();
     let report = verify_bundle(
         &bundle(package.clone(), receipt.clone(), &rotated, "production"),
-        &production(),
+        &production(&rotated),
     );
     assert!(report.ok(), "{report:#?}");
     let advertised = &report.check(CheckName::KeyAdvertised).unwrap().reason;
@@ -211,16 +212,76 @@ fn rotated_keys_keep_verifying_and_dev_keys_are_never_production() {
     );
     let report = verify_bundle(
         &bundle(package.clone(), receipt, &dropped, "production"),
-        &production(),
+        &production(&dropped),
     );
     assert_eq!(
         failed(&report),
-        BTreeSet::from(["key_advertised", "signature"])
+        BTreeSet::from(["key_advertised", "signature", "trusted_key"])
     );
 
     // A "production" registry signing with upstream's dev key fails production policy.
     let dev = KeySet::dev();
     let receipt = receipt_for(&package, &dev, PayloadVersion::Current);
-    let report = verify_bundle(&bundle(package, receipt, &dev, "production"), &production());
+    let report = verify_bundle(
+        &bundle(package, receipt, &dev, "production"),
+        &production(&dev),
+    );
     assert_eq!(failed(&report), BTreeSet::from(["required_mode"]));
+}
+
+/// Anyone who edits a bundle can recompute its digests, re-sign it with their own key under
+/// the registry's key id, list that key and claim production. Offline, only a pinned key tells
+/// that bundle from the real one.
+#[test]
+fn a_re_signed_bundle_passes_no_trust_check_without_a_pinned_key() {
+    let real = production_keys();
+    let mut edited = gitlab_package();
+    edited["manifest"]["name"] = json!("Edited after publication");
+    let package = publish(edited);
+    let forger = KeySet::new(
+        KeyId::new("registry-prod-2026").unwrap(),
+        SigningKey::generate().unwrap().0,
+    );
+    let receipt = receipt_for(&package, &forger, PayloadVersion::Current);
+    let forged = bundle(package.clone(), receipt, &forger, "production");
+
+    // Intact and self-consistent, so only the trust checks can refuse it.
+    assert!(verify_bundle(&forged, &VerifyPolicy::default()).ok());
+    let unpinned = VerifyPolicy {
+        required_mode: Some(SigningMode::Production),
+        trusted_key_id: Some("registry-prod-2026".into()),
+        ..VerifyPolicy::default()
+    };
+    let report = verify_bundle(&forged, &unpinned);
+    assert_eq!(
+        failed(&report),
+        BTreeSet::from(["required_mode", "trusted_key_id"])
+    );
+    let reason = &report.check(CheckName::TrustedKeyId).unwrap().reason;
+    assert!(reason.contains("pin"), "{reason}");
+    // With the real registry's key pinned, the forgery fails on the key itself.
+    let pinned = VerifyPolicy {
+        trusted_keys: Some(real.public_keys().clone()),
+        ..unpinned
+    };
+    assert_eq!(
+        failed(&verify_bundle(&forged, &pinned)),
+        BTreeSet::from(["trusted_key"])
+    );
+
+    // Upstream's dev key id names one built-in public key: another key under it is refused
+    // whatever the policy.
+    let dev_id_forger = KeySet::new(
+        KeyId::new(signing::ed25519::DEV_KEY_ID).unwrap(),
+        SigningKey::generate().unwrap().0,
+    );
+    let receipt = receipt_for(&package, &dev_id_forger, PayloadVersion::Current);
+    let report = verify_bundle(
+        &bundle(package, receipt, &dev_id_forger, "dev"),
+        &VerifyPolicy::default(),
+    );
+    assert_eq!(
+        failed(&report),
+        BTreeSet::from(["key_advertised", "signature"])
+    );
 }
