@@ -7,8 +7,9 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::{ArgGroup, Args, Subcommand};
 use registry_client::{
-    fetch_and_verify, verify_bundle, Check, CheckName, CheckStatus, PackageBundle, PackageRef,
-    RegistryClient, RegistryError, SigningMode, VerificationReport, VerifyPolicy,
+    fetch_and_verify, read_file_limited, redact_secret_in_json, redact_secret_in_text,
+    verify_bundle, Check, CheckName, CheckStatus, PackageBundle, PackageRef, RegistryClient,
+    RegistryError, SigningMode, VerificationReport, VerifyPolicy, DEFAULT_MAX_FILE_BYTES,
 };
 use serde_json::{json, Value};
 use signing::{PublicKeySet, Secret};
@@ -218,37 +219,56 @@ async fn pull(args: PullArgs) -> anyhow::Result<Outcome> {
 
 async fn publish(args: PublishArgs) -> anyhow::Result<Outcome> {
     let token = match std::env::var(&args.token_env) {
-        Ok(value) if !value.trim().is_empty() => Secret::new(value),
-        _ => bail!(
-            "the publish token is read from the environment variable {}, which is not set",
+        Ok(value) if !value.trim().is_empty() => Ok(Secret::new(value)),
+        Ok(_) => Err("is empty"),
+        Err(std::env::VarError::NotPresent) => Err("is not set"),
+        Err(std::env::VarError::NotUnicode(_)) => Err("is not valid UTF-8"),
+    };
+    let token = match token {
+        Ok(token) => token,
+        Err(problem) => bail!(
+            "the publish token is read from the environment variable {}, which {problem}",
             args.token_env
         ),
     };
-    let text =
-        std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    // Whatever the registry sends back is printed with the token replaced: a registry that
+    // echoes the Authorization header must not put the token on the terminal or in a log.
+    let redact_text = |text: &str| redact_secret_in_text(text, token.expose());
+    let text = read_file_limited(&args.file, DEFAULT_MAX_FILE_BYTES)?;
     let request: Value = serde_json::from_slice(&text)
         .with_context(|| format!("{} is not JSON", args.file.display()))?;
     if !request.is_object() {
         bail!("{} must hold a JSON object", args.file.display());
     }
-    let client = args.registry.client(&args.registry_url, Some(token))?;
+    let client = args
+        .registry
+        .client(&args.registry_url, Some(token.clone()))?;
     match client.publish(&request).await {
         Ok(published) => {
+            let receipt =
+                redact_secret_in_json(serde_json::to_value(&published.receipt)?, token.expose());
             let mut out = std::io::stdout().lock();
-            serde_json::to_writer_pretty(&mut out, &published.receipt)?;
+            serde_json::to_writer_pretty(&mut out, &receipt)?;
             writeln!(out)?;
             eprintln!(
-                "published {}@{}",
-                published.package.package_id(),
-                published.package.package_version()
+                "{}",
+                redact_text(&format!(
+                    "published {}@{}",
+                    published.package.package_id(),
+                    published.package.package_version()
+                ))
             );
             Ok(Outcome::Success)
         }
         Err(err @ RegistryError::Status { status, .. }) if (400..500).contains(&status) => {
-            eprintln!("publish refused: {err}");
+            // The client already redacts what the registry said; this is a second guard.
+            eprintln!("publish refused: {}", redact_text(&err.to_string()));
             Ok(Outcome::Failed)
         }
-        Err(err) => Err(err.into()),
+        Err(err) => bail!(
+            "{}",
+            redact_text(&format!("{:#}", anyhow::Error::from(err)))
+        ),
     }
 }
 

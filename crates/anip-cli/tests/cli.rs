@@ -510,3 +510,389 @@ fn keygen_prints_a_usable_key() {
     let output = anip(&["keygen", "--key-id", "has space"]);
     assert_eq!(output.status.code(), Some(2));
 }
+
+/// Runs `anip` with `envs` set (and the default token variable removed unless given).
+fn anip_env(args: &[&str], envs: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_anip"))
+        .args(args)
+        .env_remove("ANIP_REGISTRY_PUBLISH_TOKEN")
+        .envs(envs.iter().copied())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn registry_urls_are_never_echoed_with_credentials_or_query() {
+    let dir = temp_dir("url-secrets");
+    let request = dir.join("request.json");
+    std::fs::write(&request, r#"{"package_id":"p","package_version":"1"}"#).unwrap();
+    let out = dir.join("pulled.json");
+    for (url, shown) in [
+        (
+            "http://user:s3cretPW@127.0.0.1:18731",
+            "http://***@127.0.0.1:18731",
+        ),
+        (
+            "http://127.0.0.1:18731/?token=tok-abc",
+            "http://127.0.0.1:18731/",
+        ),
+    ] {
+        let commands: [&[&str]; 3] = [
+            &[
+                "package",
+                "verify",
+                "--registry-url",
+                url,
+                "--package",
+                "x@1",
+            ],
+            &[
+                "package",
+                "pull",
+                "--registry-url",
+                url,
+                "--package",
+                "x@1",
+                "--out",
+                path_str(&out),
+            ],
+            &[
+                "package",
+                "publish",
+                "--registry-url",
+                url,
+                "--file",
+                path_str(&request),
+            ],
+        ];
+        for args in commands {
+            let output = anip_env(args, &[("ANIP_REGISTRY_PUBLISH_TOKEN", "pub-tok")]);
+            let text = format!("{}{}", stdout(&output), stderr(&output));
+            assert_eq!(output.status.code(), Some(2), "anip {args:?}: {text}");
+            assert!(text.contains(shown), "anip {args:?}: {text}");
+            for secret in ["s3cretPW", "user:", "tok-abc", "token=", "pub-tok"] {
+                assert!(
+                    !text.contains(secret),
+                    "anip {args:?} leaked {secret}: {text}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn bundle_and_request_files_must_be_regular_and_bounded() {
+    let dir = temp_dir("files");
+    let fifo = dir.join("fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let big = dir.join("big.json");
+    // Sparse: one byte over the 32 MiB limit without using the disk.
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(32 * 1024 * 1024 + 1)
+        .unwrap();
+    for (path, message) in [
+        ("/dev/zero", "it is a character device, not a regular file"),
+        (path_str(&dir), "it is a directory, not a regular file"),
+        (path_str(&fifo), "it is a FIFO, not a regular file"),
+        (path_str(&big), "the file exceeds 33554432 bytes"),
+    ] {
+        let output = anip(&["package", "verify", "--bundle", path]);
+        assert_eq!(output.status.code(), Some(2), "{path}: {}", stderr(&output));
+        assert!(
+            stderr(&output).contains(message),
+            "{path}: {}",
+            stderr(&output)
+        );
+        let output = anip_env(
+            &[
+                "package",
+                "publish",
+                "--registry-url",
+                "http://127.0.0.1:1",
+                "--file",
+                path,
+            ],
+            &[("ANIP_REGISTRY_PUBLISH_TOKEN", "pub-tok")],
+        );
+        assert_eq!(output.status.code(), Some(2), "{path}: {}", stderr(&output));
+        assert!(
+            stderr(&output).contains(message),
+            "{path}: {}",
+            stderr(&output)
+        );
+    }
+}
+
+#[test]
+fn keygen_key_ids_are_shell_safe() {
+    let marker = temp_dir("keygen-ids").join("ran");
+    for id in [
+        format!("k$(touch${{IFS}}{})", marker.display()),
+        "k`id`".to_owned(),
+        "a b".to_owned(),
+        "k;id".to_owned(),
+        "k\nANIP_X=1".to_owned(),
+        "k'q".to_owned(),
+        "a=b".to_owned(),
+        "k:1".to_owned(),
+        String::new(),
+        "k".repeat(129),
+    ] {
+        let output = anip(&["keygen", "--key-id", &id]);
+        assert_eq!(output.status.code(), Some(2), "{id:?}: {}", stdout(&output));
+        assert!(stdout(&output).is_empty(), "{id:?} printed a key");
+        assert!(
+            stderr(&output).contains("1 to 128 characters of A-Z, a-z, 0-9"),
+            "{id:?}: {}",
+            stderr(&output)
+        );
+    }
+    // The longest and every allowed character are accepted, and the output loads in a shell
+    // as the documentation says, giving back exactly the values printed.
+    for id in ["k".repeat(128), "Registry.2026_q3-A9".to_owned()] {
+        let out = run(&["keygen", "--key-id", &id], 0);
+        let file = temp_dir("keygen-load").join("registry.env");
+        std::fs::write(&file, &out).unwrap();
+        let loaded = Command::new("sh")
+            .arg("-c")
+            .arg(
+                "set -a; . \"$1\"; printf '%s\\n%s' \"$ANIP_REGISTRY_KEY_ID\" \
+                 \"$ANIP_REGISTRY_ED25519_PRIVATE_KEY\"",
+            )
+            .arg("sh")
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(loaded.status.success(), "{}", stderr(&loaded));
+        let loaded = stdout(&loaded);
+        let (loaded_id, loaded_seed) = loaded.split_once('\n').unwrap();
+        assert_eq!(loaded_id, id);
+        assert!(out.contains(&format!(
+            "ANIP_REGISTRY_ED25519_PRIVATE_KEY={loaded_seed}\n"
+        )));
+        SigningKey::from_base64(loaded_seed).unwrap();
+    }
+    assert!(!marker.exists());
+}
+
+#[test]
+fn an_empty_publish_token_is_reported_as_empty() {
+    let dir = temp_dir("empty-token");
+    let request = dir.join("request.json");
+    std::fs::write(&request, "{}").unwrap();
+    let args = [
+        "package",
+        "publish",
+        "--registry-url",
+        "http://127.0.0.1:1",
+        "--file",
+        path_str(&request),
+    ];
+    for (value, said) in [("", "which is empty"), ("  ", "which is empty")] {
+        let output = anip_env(&args, &[("ANIP_REGISTRY_PUBLISH_TOKEN", value)]);
+        assert_eq!(output.status.code(), Some(2));
+        assert!(
+            stderr(&output).contains(&format!("ANIP_REGISTRY_PUBLISH_TOKEN, {said}")),
+            "{}",
+            stderr(&output)
+        );
+    }
+    let output = anip_env(&args, &[]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("ANIP_REGISTRY_PUBLISH_TOKEN, which is not set"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+/// A hostile registry: a loopback HTTP/1.1 server answering every request with
+/// `respond(request head and body)`, keeping what it received.
+struct Hostile {
+    url: String,
+    port: u16,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Hostile {
+    fn start(respond: impl Fn(&str) -> String + Send + 'static) -> Hostile {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = requests.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut request = String::new();
+                let mut length = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some((name, value)) = line.split_once(':') {
+                        if name.eq_ignore_ascii_case("content-length") {
+                            length = value.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    request.push_str(&line);
+                }
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body);
+                request.push_str(&String::from_utf8_lossy(&body));
+                let answer = respond(&request);
+                seen.lock().unwrap().push(request);
+                let _ = stream.write_all(answer.as_bytes());
+            }
+        });
+        Hostile {
+            url: format!("http://127.0.0.1:{port}"),
+            port,
+            requests,
+        }
+    }
+
+    fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+fn http_answer(status: &str, headers: &[(&str, &str)], body: &str) -> String {
+    let mut text = format!(
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        text.push_str(&format!("{name}: {value}\r\n"));
+    }
+    text.push_str("\r\n");
+    text.push_str(body);
+    text
+}
+
+const PUBLISH_TOKEN: &str = "tok-SECRET-XYZ";
+
+#[test]
+fn publish_verify_and_pull_never_follow_redirects() {
+    let elsewhere = Hostile::start(|_| http_answer("200 OK", &[], "{}"));
+    let dir = temp_dir("redirects");
+    let request = dir.join("request.json");
+    std::fs::write(&request, r#"{"package_id":"p","package_version":"1"}"#).unwrap();
+    let out = dir.join("pulled.json");
+    for status in [
+        "307 Temporary Redirect",
+        "308 Permanent Redirect",
+        "302 Found",
+    ] {
+        let target = format!("http://127.0.0.1:{}", elsewhere.port);
+        let registry = Hostile::start(move |request| {
+            let path = request.split_whitespace().nth(1).unwrap_or("/").to_owned();
+            http_answer(status, &[("Location", &format!("{target}{path}"))], "")
+        });
+        let commands: [&[&str]; 3] = [
+            &[
+                "package",
+                "publish",
+                "--registry-url",
+                &registry.url,
+                "--file",
+                path_str(&request),
+            ],
+            &[
+                "package",
+                "verify",
+                "--registry-url",
+                &registry.url,
+                "--package",
+                "p@1",
+            ],
+            &[
+                "package",
+                "pull",
+                "--registry-url",
+                &registry.url,
+                "--package",
+                "p@1",
+                "--out",
+                path_str(&out),
+            ],
+        ];
+        for args in commands {
+            let output = anip_env(args, &[("ANIP_REGISTRY_PUBLISH_TOKEN", PUBLISH_TOKEN)]);
+            let text = stderr(&output);
+            assert_eq!(output.status.code(), Some(2), "anip {args:?}: {text}");
+            assert!(
+                text.contains(&format!("registry answered {}", &status[..3])),
+                "{text}"
+            );
+            assert!(
+                text.contains(&format!(
+                    "redirecting to http://127.0.0.1:{}/registry-api/v1/",
+                    elsewhere.port
+                )),
+                "{text}"
+            );
+            assert!(text.contains("use its URL directly"), "{text}");
+            assert!(!text.contains(PUBLISH_TOKEN), "{text}");
+        }
+        assert!(!out.exists());
+    }
+    assert!(
+        elsewhere.requests().is_empty(),
+        "a redirect was followed: {:?}",
+        elsewhere.requests()
+    );
+}
+
+#[test]
+fn publish_never_prints_the_token_a_registry_echoes() {
+    let dir = temp_dir("token-echo");
+    let request = dir.join("request.json");
+    std::fs::write(&request, r#"{"package_id":"p","package_version":"1"}"#).unwrap();
+    let echo = format!("bad token Bearer {PUBLISH_TOKEN}");
+    let refused = http_answer(
+        "401 Unauthorized",
+        &[("Content-Type", "application/json")],
+        &json!({ "error": echo }).to_string(),
+    );
+    // Accepted, with the token planted in the receipt and the package id.
+    let accepted = http_answer(
+        "201 Created",
+        &[("Content-Type", "application/json")],
+        &json!({
+            "publication": {"package_id": PUBLISH_TOKEN, "package_version": "1"},
+            "package": {"package_id": PUBLISH_TOKEN, "package_version": "1"},
+            "receipt": {"receipt_id": echo, "registry_signature": "x", "issued_at": "t"},
+        })
+        .to_string(),
+    );
+    // A body that does not decode: serde quotes the string it choked on.
+    let undecodable = http_answer("200 OK", &[], &json!({ "publication": echo }).to_string());
+    for (answer, code) in [(refused, 1), (accepted, 0), (undecodable, 2)] {
+        let registry = Hostile::start(move |_| answer.clone());
+        let output = anip_env(
+            &[
+                "package",
+                "publish",
+                "--registry-url",
+                &registry.url,
+                "--file",
+                path_str(&request),
+            ],
+            &[("ANIP_REGISTRY_PUBLISH_TOKEN", PUBLISH_TOKEN)],
+        );
+        let text = format!("{}{}", stdout(&output), stderr(&output));
+        assert_eq!(output.status.code(), Some(code), "{text}");
+        assert!(!text.contains(PUBLISH_TOKEN), "token printed: {text}");
+        assert!(text.contains("[redacted]"), "{text}");
+        // The token was sent: the registry echoed it, the CLI did not print it.
+        assert!(registry.requests()[0].contains(&format!("Bearer {PUBLISH_TOKEN}")));
+    }
+}

@@ -164,13 +164,10 @@ impl PackageBundle {
         serde_json::from_slice(bytes).map_err(|err| RegistryError::InvalidBundle(err.to_string()))
     }
 
-    /// Reads a bundle file.
+    /// Reads a bundle file: a regular file of at most [`crate::DEFAULT_MAX_FILE_BYTES`]
+    /// ([`crate::read_file_limited`]).
     pub fn read(path: &Path) -> Result<Self, RegistryError> {
-        let bytes = std::fs::read(path).map_err(|source| RegistryError::Io {
-            action: "reading",
-            path: path.to_owned(),
-            source,
-        })?;
+        let bytes = crate::read_file_limited(path, crate::DEFAULT_MAX_FILE_BYTES)?;
         PackageBundle::from_slice(&bytes)
     }
 

@@ -13,6 +13,7 @@ use crate::model::{
     LifecycleUpdate, ListQuery, PackageLock, PackageRecord, PublicationList, PublishResponse,
     Receipt, RegistryKeys, TemplateList,
 };
+use crate::redact::{redact_secret, redact_secret_in_value, redact_url};
 use crate::RegistryError;
 
 /// The path every Registry API v1 route lives under.
@@ -73,10 +74,13 @@ impl RegistryClientBuilder {
             .timeout(self.timeout)
             .connect_timeout(self.connect_timeout)
             .user_agent(concat!("anip-registry-client/", env!("CARGO_PKG_VERSION")))
+            // Never follow a redirect: it would re-send a publication (and, across hosts,
+            // take keys from a registry nobody named). A 3xx is a `Redirect` error instead.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|source| RegistryError::Transport {
-                url: api_base.clone(),
-                source,
+                url: redact_url(&api_base),
+                source: source.without_url(),
             })?;
         Ok(RegistryClient {
             http,
@@ -89,10 +93,11 @@ impl RegistryClientBuilder {
 
 /// The API base for a registry URL: `http://host:8200` and `http://host:8200/registry-api/v1`
 /// (with or without a trailing slash) both give `http://host:8200/registry-api/v1`. A path
-/// prefix (a registry behind a reverse proxy) is kept.
+/// prefix (a registry behind a reverse proxy) is kept. Credentials, a query or a fragment are
+/// refused, and the error shows the URL without them ([`redact_url`]).
 pub fn api_base_url(base_url: &str) -> Result<String, RegistryError> {
     let invalid = |reason: &str| RegistryError::InvalidBaseUrl {
-        url: base_url.to_owned(),
+        url: redact_url(base_url),
         reason: reason.to_owned(),
     };
     let trimmed = base_url.trim();
@@ -176,7 +181,7 @@ impl RegistryClient {
         }
         path.push_str(tail);
         Url::parse(&path).map_err(|err| RegistryError::InvalidBaseUrl {
-            url: path.clone(),
+            url: redact_url(&path),
             reason: err.to_string(),
         })
     }
@@ -213,7 +218,10 @@ impl RegistryClient {
         url: Url,
         body: Option<Vec<u8>>,
     ) -> Result<T, RegistryError> {
-        let url_text = url.to_string();
+        // Errors name the URL without its query (the request's own, e.g. `allow_yanked`, is
+        // harmless, but errors show URLs one way only).
+        let url_text = redact_url(url.as_str());
+        let request_url = url.clone();
         let mut request: RequestBuilder = self
             .http
             .request(method, url)
@@ -231,9 +239,12 @@ impl RegistryClient {
             .await
             .map_err(|source| RegistryError::Transport {
                 url: url_text.clone(),
-                source,
+                source: source.without_url(),
             })?;
         let status = response.status();
+        if status.is_redirection() {
+            return Err(self.redirect_error(status.as_u16(), url_text, &request_url, &response));
+        }
         let mut bytes = Vec::new();
         while let Some(chunk) =
             response
@@ -241,7 +252,7 @@ impl RegistryClient {
                 .await
                 .map_err(|source| RegistryError::Transport {
                     url: url_text.clone(),
-                    source,
+                    source: source.without_url(),
                 })?
         {
             if bytes.len() + chunk.len() > self.max_response_bytes {
@@ -253,12 +264,58 @@ impl RegistryClient {
             bytes.extend_from_slice(&chunk);
         }
         if !status.is_success() {
-            return Err(status_error(status.as_u16(), url_text, &bytes));
+            return Err(status_error(
+                status.as_u16(),
+                url_text,
+                &bytes,
+                self.secret(),
+            ));
         }
         serde_json::from_slice(&bytes).map_err(|err| RegistryError::Decode {
             url: url_text,
-            reason: err.to_string(),
+            // serde's message can quote the body: the token may be in it.
+            reason: redact_secret(&err.to_string(), self.secret()),
         })
+    }
+
+    /// The token in use, for redacting it from what a Registry sends back.
+    fn secret(&self) -> Option<&str> {
+        self.token.as_ref().map(|token| token.expose())
+    }
+
+    /// The error for a 3xx answer: its status and `Location` (resolved against the request,
+    /// redacted, and stripped of the token should the server echo it there).
+    fn redirect_error(
+        &self,
+        status: u16,
+        url: String,
+        request_url: &Url,
+        response: &reqwest::Response,
+    ) -> RegistryError {
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+            .map(|text| {
+                let resolved = request_url
+                    .join(text.trim())
+                    .map(String::from)
+                    .unwrap_or(text);
+                let text: String = redact_url(&resolved)
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .collect();
+                redact_secret(&text, self.secret())
+                    .chars()
+                    .take(512)
+                    .collect()
+            })
+            .unwrap_or_else(|| "(none)".to_owned());
+        RegistryError::Redirect {
+            status,
+            url,
+            location,
+        }
     }
 
     async fn get<T: DeserializeOwned>(&self, url: Url) -> Result<T, RegistryError> {
@@ -418,19 +475,24 @@ fn append_query(url: &mut Url, query: &ListQuery) {
 }
 
 /// The error for a non-success answer: the registry's `{"error": ...}` message, else the start
-/// of the body.
-fn status_error(status: u16, url: String, bytes: &[u8]) -> RegistryError {
+/// of the body, with every occurrence of `secret` (the token sent) replaced.
+fn status_error(status: u16, url: String, bytes: &[u8], secret: Option<&str>) -> RegistryError {
     const MAX_MESSAGE: usize = 512;
-    let body: Option<Value> = serde_json::from_slice(bytes).ok();
+    let mut body: Option<Value> = serde_json::from_slice(bytes).ok();
+    if let Some(body) = &mut body {
+        redact_secret_in_value(body, secret);
+    }
     let message = body
         .as_ref()
         .and_then(|body| body.get("error"))
         .and_then(Value::as_str)
         .map(str::to_owned)
         .unwrap_or_else(|| String::from_utf8_lossy(bytes).trim().to_owned());
-    let mut message: String = message
+    // Control characters go first (one inside the token must not hide it), then the token,
+    // then the length: a token cut in half at the limit cannot survive.
+    let message: String = message.chars().filter(|c| !c.is_control()).collect();
+    let mut message: String = redact_secret(&message, secret)
         .chars()
-        .filter(|c| !c.is_control())
         .take(MAX_MESSAGE)
         .collect();
     if message.is_empty() {
@@ -487,12 +549,13 @@ mod tests {
             410,
             "u".into(),
             br#"{"error":"package is yanked","lifecycle":{"status":"yanked","reason":"bad"}}"#,
+            None,
         );
         assert_eq!(error.status(), Some(410));
         assert!(error.to_string().contains("410"));
         assert!(error.to_string().contains("package is yanked"));
         assert_eq!(error.lifecycle().unwrap().status, "yanked");
-        let plain = status_error(502, "u".into(), b"bad gateway\n");
+        let plain = status_error(502, "u".into(), b"bad gateway\n", None);
         assert!(plain.to_string().ends_with("bad gateway"));
         assert!(plain.lifecycle().is_none());
     }

@@ -8,13 +8,14 @@ use serde_json::Value;
 ///
 /// A failed *verification* is not an error: it is a [`crate::VerificationReport`] whose
 /// [`ok`](crate::VerificationReport::ok) is false. Errors are for what stops verification from
-/// running at all. Messages never contain the bearer token.
+/// running at all. Messages never contain the bearer token (text a Registry sent back has it
+/// replaced by `[redacted]`), nor the userinfo or query of a URL ([`crate::redact_url`]).
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     /// The base URL is not an absolute `http`/`https` URL.
     #[error("invalid registry URL {url:?}: {reason}")]
     InvalidBaseUrl {
-        /// The URL as given.
+        /// The URL as given, with its userinfo and query removed ([`crate::redact_url`]).
         url: String,
         /// What is wrong with it.
         reason: String,
@@ -34,7 +35,7 @@ pub enum RegistryError {
     InvalidPackageRef(String),
 
     /// The request did not get an HTTP response (connection refused, DNS, TLS, timeout). The
-    /// cause is the error's `source()`.
+    /// cause is the error's `source()` (without its URL: `url` is the redacted one).
     #[error("request to {url} failed")]
     Transport {
         /// The URL that was requested.
@@ -58,6 +59,22 @@ pub enum RegistryError {
         body: Option<Value>,
     },
 
+    /// The Registry answered with a redirect. Redirects are never followed: a request body or
+    /// a token must not travel to a host the user did not name, and keys must come from the
+    /// registry that was asked.
+    #[error(
+        "registry answered {status} for {url}, redirecting to {location}: redirects are not \
+         followed; if that is the registry, use its URL directly"
+    )]
+    Redirect {
+        /// The HTTP status code (3xx).
+        status: u16,
+        /// The URL that was requested.
+        url: String,
+        /// The `Location` it pointed to (redacted; `(none)` when absent).
+        location: String,
+    },
+
     /// A response body was larger than the client accepts.
     #[error("response from {url} exceeds {limit} bytes")]
     ResponseTooLarge {
@@ -79,6 +96,24 @@ pub enum RegistryError {
     /// A bundle file is not an `anip-package-bundle/v1` document.
     #[error("invalid package bundle: {0}")]
     InvalidBundle(String),
+
+    /// A file to read is not a regular file (a directory, a device, a FIFO, a socket).
+    #[error("cannot read {}: it is {kind}, not a regular file", path.display())]
+    NotAFile {
+        /// The path as given.
+        path: PathBuf,
+        /// What it is instead, e.g. `a character device`.
+        kind: &'static str,
+    },
+
+    /// A file to read is larger than the limit.
+    #[error("cannot read {}: the file exceeds {limit} bytes", path.display())]
+    FileTooLarge {
+        /// The path as given.
+        path: PathBuf,
+        /// The limit in bytes.
+        limit: usize,
+    },
 
     /// Reading or writing a file failed. The cause is the error's `source()`.
     #[error("{action} {}", path.display())]

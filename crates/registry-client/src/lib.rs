@@ -9,6 +9,9 @@
 //!   Digests and signatures come only from the `signing` crate.
 //! * [`PackageBundle`]: the portable `anip-package-bundle/v1` file, read and written.
 //! * [`fetch_and_verify`]: download, receipt and keys from a registry, as a verified bundle.
+//! * [`read_file_limited`]: the one bounded reader of local files (bundles, publish requests).
+//! * [`redact_url`]: a URL as errors may show it (no userinfo, no query). The client never
+//!   follows redirects, and replaces its token in any text a Registry sends back.
 //!
 //! Architecture Invariant: nothing here hashes or signs by itself; there is no second canonical
 //! encoder and no second signature verifier. Verification performs no I/O.
@@ -19,8 +22,10 @@ mod bundle;
 mod client;
 mod error;
 mod fetch;
+mod file;
 mod local;
 mod model;
+mod redact;
 mod verify;
 
 pub use bundle::{BundleDigests, PackageBundle, BUNDLE_SCHEMA_VERSION, REMOTE_REGISTRY_AUTHORITY};
@@ -29,6 +34,7 @@ pub use client::{
 };
 pub use error::RegistryError;
 pub use fetch::fetch_and_verify;
+pub use file::{read_file_limited, DEFAULT_MAX_FILE_BYTES};
 pub use local::{
     local_lineage, local_receipt_digest, local_receipt_id, local_receipt_payload,
     stated_execution_signature, LOCAL_STUDIO_AUTHORITY,
@@ -38,6 +44,7 @@ pub use model::{
     PackageRef, PublicationList, PublicationSummary, PublishResponse, Receipt, RegistryKeys,
     TemplateList, TemplateSummary,
 };
+pub use redact::{redact_secret_in_json, redact_secret_in_text, redact_url, REDACTED};
 pub use verify::{
     verify_bundle, verify_package, Check, CheckName, CheckStatus, SigningMode, VerificationInput,
     VerificationReport, VerifyPolicy,

@@ -157,9 +157,11 @@ pub fn load_bundle_file(
     verifier: &dyn BundleVerifier,
     options: &LoadOptions,
 ) -> Result<Package, PackageError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| PackageError::Read(format!("{}: {e}", path.display())))?;
-    let bundle: Value = serde_json::from_str(&text)
+    // Bounded, and only a regular file: a device or a FIFO named by mistake is refused, not
+    // read until memory runs out.
+    let bytes = registry_client::read_file_limited(path, registry_client::DEFAULT_MAX_FILE_BYTES)
+        .map_err(|e| PackageError::Read(e.to_string()))?;
+    let bundle: Value = serde_json::from_slice(&bytes)
         .map_err(|e| PackageError::Read(format!("{}: {e}", path.display())))?;
     load_bundle(&bundle, verifier, options)
 }
@@ -200,7 +202,10 @@ pub async fn load_from_registry(
     options: &LoadOptions,
 ) -> Result<Package, PackageError> {
     let registry = |e: registry_client::RegistryError| {
-        PackageError::Read(format!("registry {registry_url}: {e}"))
+        PackageError::Read(format!(
+            "registry {}: {e}",
+            registry_client::redact_url(registry_url)
+        ))
     };
     let client = registry_client::RegistryClient::new(registry_url).map_err(registry)?;
     let fetched = registry_client::fetch_and_verify(
