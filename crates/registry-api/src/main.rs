@@ -32,13 +32,9 @@ async fn main() -> ExitCode {
 async fn run(config: Config) -> anyhow::Result<()> {
     let url = config.database_url.expose().to_owned();
     if config.migrate_only {
-        let report = store::migrate(&url, &MIGRATIONS).await?;
-        println!(
-            "anip-registry: migrations applied now: {}; applied: {}; pending: {}",
-            report.applied_now.len(),
-            report.applied.len(),
-            report.pending.len()
-        );
+        // store::migrate reports what it did as the `registry_migrations` JSON event; stdout
+        // carries JSON log lines only.
+        store::migrate(&url, &MIGRATIONS).await?;
         return Ok(());
     }
     // Refuse a bad configuration (e.g. production without a proper key) before touching the

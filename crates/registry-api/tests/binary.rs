@@ -34,6 +34,27 @@ fn text(output: &Output) -> String {
 
 const DEAD_DB: &str = "postgres://registry:pw-not-shown@127.0.0.1:1/registry";
 
+/// Every stdout line of the binary, parsed: stdout carries JSON log lines only.
+fn stdout_json(output: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("a stdout line is not JSON ({e}): {line:?}"))
+        })
+        .collect()
+}
+
+/// The one `registry_migrations` event of a migrate-only run.
+fn migrations_event(output: &Output) -> serde_json::Value {
+    let events: Vec<_> = stdout_json(output)
+        .into_iter()
+        .filter(|line| line["event"] == "registry_migrations")
+        .collect();
+    assert_eq!(events.len(), 1, "{}", text(output));
+    events.into_iter().next().unwrap()
+}
+
 #[tokio::test]
 async fn migrate_only_applies_reports_and_exits() {
     let db = store::testing::empty_database().await;
@@ -42,23 +63,28 @@ async fn migrate_only_applies_reports_and_exits() {
         ("ANIP_REGISTRY_MIGRATE_ONLY", "1"),
     ]);
     assert!(first.status.success(), "{}", text(&first));
-    let all = (registry_api::MIGRATIONS.runner)().get_migrations().len();
-    assert!(
-        text(&first).contains(&format!("migrations applied now: {all}")),
-        "{}",
-        text(&first)
-    );
+    let names: Vec<String> = (registry_api::MIGRATIONS.runner)()
+        .get_migrations()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let all = names.len();
+    let event = migrations_event(&first);
+    assert_eq!(event["service"], "anip-registry", "{event}");
+    assert_eq!(event["level"], "INFO", "{event}");
+    // `applied_now` and `pending` are the lists in debug form, `applied` a count.
+    assert_eq!(event["applied_now"], format!("{names:?}"), "{event}");
+    assert_eq!(event["applied"], all, "{event}");
+    assert_eq!(event["pending"], "[]", "{event}");
     let second = run(&[
         ("ANIP_REGISTRY_DATABASE_URL", &db.url),
         ("ANIP_REGISTRY_MIGRATE_ONLY", "yes"),
     ]);
     assert!(second.status.success(), "{}", text(&second));
-    assert!(
-        text(&second).contains("migrations applied now: 0"),
-        "{}",
-        text(&second)
-    );
-    assert!(text(&second).contains("pending: 0"), "{}", text(&second));
+    let event = migrations_event(&second);
+    assert_eq!(event["applied_now"], "[]", "{event}");
+    assert_eq!(event["applied"], all, "{event}");
+    assert_eq!(event["pending"], "[]", "{event}");
 }
 
 #[test]

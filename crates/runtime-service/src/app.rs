@@ -30,6 +30,85 @@ pub struct Background {
     pub retention_every: Option<Duration>,
 }
 
+/// Tells background jobs to stop; each finishes the round in progress, then returns.
+#[derive(Clone, Debug)]
+pub struct Stop(tokio::sync::watch::Receiver<bool>);
+
+impl Stop {
+    /// Resolves once a stop is requested. Dropping [`BackgroundJobs`] without
+    /// [`BackgroundJobs::stop`] requests nothing: the jobs then run as long as the Tokio runtime.
+    pub async fn requested(&mut self) {
+        if self.0.wait_for(|stop| *stop).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// The background jobs [`assemble`] started, each with the lease it competes for.
+pub struct BackgroundJobs {
+    pool: store::Pool,
+    holder: String,
+    stop: tokio::sync::watch::Sender<bool>,
+    jobs: Vec<(&'static str, tokio::task::JoinHandle<()>)>,
+}
+
+/// Why [`BackgroundJobs::stop`] could not release the leases.
+#[derive(Debug, thiserror::Error)]
+pub enum ReleaseError {
+    #[error("releasing the leases: {0}")]
+    Db(#[from] crate::db::DbError),
+    #[error("releasing the leases took longer than {0:?}")]
+    TimedOut(Duration),
+}
+
+impl BackgroundJobs {
+    fn new(pool: store::Pool, holder: String) -> Self {
+        BackgroundJobs {
+            pool,
+            holder,
+            stop: tokio::sync::watch::channel(false).0,
+            jobs: Vec::new(),
+        }
+    }
+
+    fn signal(&self) -> Stop {
+        Stop(self.stop.subscribe())
+    }
+
+    /// Stops the jobs, then releases the leases this replica holds, so that another replica
+    /// takes each role at its next tick instead of when the lease expires. Each job finishes
+    /// the round in progress (a checkpoint being produced is stored), waiting at most `grace`
+    /// in all; a job still busy then is aborted. The release is bounded by `grace` too.
+    /// Returns how many leases were released.
+    pub async fn stop(self, grace: Duration) -> Result<u64, ReleaseError> {
+        // Err only when every job has already ended: nothing left to tell.
+        let _ = self.stop.send(true);
+        let deadline = tokio::time::Instant::now() + grace;
+        let leases: Vec<&str> = self.jobs.iter().map(|(lease, _)| *lease).collect();
+        for (lease, mut job) in self.jobs {
+            if tokio::time::timeout_at(deadline, &mut job).await.is_err() {
+                tracing::warn!(
+                    event = "background_job_aborted",
+                    lease,
+                    "a background job did not stop in time"
+                );
+                job.abort();
+                let _ = job.await;
+            }
+        }
+        if leases.is_empty() {
+            return Ok(0);
+        }
+        tokio::time::timeout(
+            grace,
+            crate::db::leases::release_all(&self.pool, &leases, &self.holder),
+        )
+        .await
+        .map_err(|_| ReleaseError::TimedOut(grace))?
+        .map_err(ReleaseError::from)
+    }
+}
+
 /// Why the runtime could not be assembled.
 #[derive(Debug, thiserror::Error)]
 pub enum AssembleError {
@@ -40,23 +119,25 @@ pub enum AssembleError {
 }
 
 /// Loads (or creates) the keys, starts the audit writer and the background jobs, and returns
-/// the runtime. Must be called inside a Tokio runtime that outlives the server.
+/// the runtime and the jobs (stop them with [`BackgroundJobs::stop`] once the server has
+/// stopped). Must be called inside a Tokio runtime that outlives the server.
 pub async fn assemble(
     pool: store::Pool,
     package: Package,
     api_keys: ApiKeyHashes,
     background: &Background,
-) -> Result<Runtime, AssembleError> {
+) -> Result<(Runtime, BackgroundJobs), AssembleError> {
     let keys = Keys::load_or_create(&pool).await?;
     let audit = AuditWriter::spawn(pool.clone(), keys.clone());
     let anchoring = package.trust.anchoring.clone();
     let anchored = package.trust.level != "signed";
     let service_id = package.service_id.clone();
     let runtime = Runtime::new(pool.clone(), keys.clone(), package, audit, api_keys)?;
+    let mut jobs = BackgroundJobs::new(pool.clone(), background.holder.clone());
     if let (true, true, Some(anchoring)) = (background.checkpoints, anchored, anchoring) {
         let cadence =
             crate::duration::parse_iso8601(&anchoring.cadence).unwrap_or(Duration::from_secs(60));
-        checkpoint::spawn(
+        let job = checkpoint::spawn(
             pool.clone(),
             keys,
             checkpoint::ProducerSettings {
@@ -65,12 +146,21 @@ pub async fn assemble(
                 max_lag: anchoring.max_lag,
                 holder: background.holder.clone(),
             },
+            jobs.signal(),
         );
+        jobs.jobs.push((checkpoint::LEASE, job));
     }
     if let Some(every) = background.retention_every {
-        retention::spawn(pool, background.holder.clone(), every, anchored);
+        let job = retention::spawn(
+            pool,
+            background.holder.clone(),
+            every,
+            anchored,
+            jobs.signal(),
+        );
+        jobs.jobs.push((retention::LEASE, job));
     }
-    Ok(runtime)
+    Ok((runtime, jobs))
 }
 
 /// Mounts health and every protocol route; the runtime becomes shared state.

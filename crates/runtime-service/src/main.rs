@@ -92,7 +92,12 @@ async fn load_package(config: &Config) -> anyhow::Result<package::Package> {
                 .context("ANIP_RUNTIME_REGISTRY_URL is required with ANIP_RUNTIME_PACKAGE")?;
             package::load_from_registry(url, reference, &policy, allow_unsigned, &options)
                 .await
-                .with_context(|| format!("ANIP_RUNTIME_PACKAGE {reference} from {url}"))
+                .with_context(|| {
+                    format!(
+                        "ANIP_RUNTIME_PACKAGE {reference} from {}",
+                        registry_client::redact_url(url)
+                    )
+                })
         }
         (None, None) => anyhow::bail!(
             "no package to serve: set ANIP_RUNTIME_BUNDLE (a bundle file) or ANIP_RUNTIME_PACKAGE \
@@ -163,7 +168,43 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let limits = ServerLimits::default();
     // Never shorter than the longest invocation the package allows (see app::request_deadline).
     let deadline = app::request_deadline(&package, limits.request_deadline);
-    let runtime = app::assemble(pool, package, config.api_key_hashes.clone(), &background).await?;
+    let (runtime, jobs) =
+        app::assemble(pool, package, config.api_key_hashes.clone(), &background).await?;
+    let served = serve(&config, runtime, deadline, &limits).await;
+    // The server has stopped: every request was answered, and each waited for its audit entries
+    // to be committed, so the audit writer has nothing left to write. Stop the background jobs
+    // and release their leases, so that another replica produces the next checkpoint at its
+    // next tick rather than once this replica's lease expires.
+    match jobs.stop(BACKGROUND_STOP_GRACE).await {
+        Ok(released) => tracing::info!(
+            event = "runtime_leases_released",
+            released,
+            holder = %background.holder,
+            "background jobs stopped"
+        ),
+        Err(error) => tracing::warn!(
+            event = "runtime_lease_release_failed",
+            error = %error,
+            "background jobs stopped; their leases are left to expire"
+        ),
+    }
+    served?;
+    tracing::info!(event = "runtime_stopped", "anip-runtime stopped cleanly");
+    Ok(())
+}
+
+/// How long a stopping replica waits for a background round in progress, and then for the
+/// release of its leases.
+const BACKGROUND_STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// Serves `runtime` until SIGTERM or SIGINT, then lets in-flight requests finish (actix's
+/// graceful shutdown, bounded by `limits.shutdown_timeout`).
+async fn serve(
+    config: &Config,
+    runtime: runtime_service::runtime::Runtime,
+    deadline: Duration,
+    limits: &ServerLimits,
+) -> anyhow::Result<()> {
     let bind = (config.bind.as_str(), config.port);
     tracing::info!(event = "runtime_listening", bind = %config.bind, port = config.port, "anip-runtime listening");
     tracing::info!(
@@ -172,11 +213,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         "requests not answered within the deadline get 503"
     );
     let http = HttpServer::new(move || app::app(runtime.clone(), deadline));
-    server::apply_limits(http, &limits)
-        .bind(bind)?
-        .run()
-        .await?;
-    tracing::info!(event = "runtime_stopped", "anip-runtime stopped cleanly");
+    server::apply_limits(http, limits).bind(bind)?.run().await?;
     Ok(())
 }
 

@@ -12,8 +12,10 @@ use serde_json::{json, Value};
 use signing::digest::{hex, sha256};
 use signing::gojson::{to_go_json, GoJsonOptions};
 use time::OffsetDateTime;
+use tokio::task::JoinHandle;
 
 use super::merkle::{format_root, Frontier, MerkleTree};
+use crate::app::Stop;
 use crate::approval::rfc3339;
 use crate::db::{self, checkpoints::StoredCheckpoint, DbError};
 use crate::keys::Keys;
@@ -33,8 +35,15 @@ pub struct ProducerSettings {
     pub holder: String,
 }
 
-/// Runs the producer loop forever on the current runtime.
-pub fn spawn(pool: store::Pool, keys: Keys, settings: ProducerSettings) {
+/// Runs the producer loop on the current runtime until `stop` is requested; a round in progress
+/// (taking the lease, producing a checkpoint) finishes first. Releasing the lease afterwards is
+/// the caller's job (`app::BackgroundJobs::stop`).
+pub fn spawn(
+    pool: store::Pool,
+    keys: Keys,
+    settings: ProducerSettings,
+    mut stop: Stop,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         // Check often enough to honour a short cadence and max_lag; each check is one small query.
         let tick =
@@ -43,7 +52,11 @@ pub fn spawn(pool: store::Pool, keys: Keys, settings: ProducerSettings) {
         let mut interval = tokio::time::interval(tick);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            interval.tick().await;
+            tokio::select! {
+                biased;
+                () = stop.requested() => return,
+                _ = interval.tick() => {}
+            }
             match db::leases::try_acquire(&pool, LEASE, &settings.holder, lease_ttl).await {
                 Ok(true) => {
                     if let Err(error) =
@@ -59,7 +72,7 @@ pub fn spawn(pool: store::Pool, keys: Keys, settings: ProducerSettings) {
                 }
             }
         }
-    });
+    })
 }
 
 /// Produces a checkpoint if new entries exist and the cadence elapsed or the lag is reached.

@@ -28,13 +28,24 @@ pub async fn sweep(
     db::audit::delete_expired(pool, now, up_to).await
 }
 
-/// Runs the sweep every `every` on the current runtime, under the retention lease.
-pub fn spawn(pool: store::Pool, holder: String, every: Duration, checkpoints_enabled: bool) {
+/// Runs the sweep every `every` on the current runtime, under the retention lease, until `stop`
+/// is requested (a sweep in progress finishes first).
+pub fn spawn(
+    pool: store::Pool,
+    holder: String,
+    every: Duration,
+    checkpoints_enabled: bool,
+    mut stop: crate::app::Stop,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut interval = tokio::time::interval(every);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            interval.tick().await;
+            tokio::select! {
+                biased;
+                () = stop.requested() => return,
+                _ = interval.tick() => {}
+            }
             match db::leases::try_acquire(&pool, LEASE, &holder, every * 2).await {
                 Ok(true) => {
                     match sweep(&pool, OffsetDateTime::now_utc(), checkpoints_enabled).await {
@@ -60,5 +71,5 @@ pub fn spawn(pool: store::Pool, holder: String, every: Duration, checkpoints_ena
                 }
             }
         }
-    });
+    })
 }

@@ -41,3 +41,17 @@ pub async fn release(pool: &store::Pool, key: &str, holder: &str) -> Result<(), 
         .map_err(query_error("releasing a lease"))?;
     Ok(())
 }
+
+/// Releases every lease in `keys` that `holder` holds, in one statement; returns how many it
+/// released. A stopping replica calls this for its role leases, so another replica takes each
+/// role at its next tick instead of when the lease expires.
+pub async fn release_all(pool: &store::Pool, keys: &[&str], holder: &str) -> Result<u64, DbError> {
+    let client = pool.get().await?;
+    client
+        .execute(
+            "DELETE FROM runtime_leases WHERE holder = $1 AND lease_key = ANY($2)",
+            &[&holder, &keys],
+        )
+        .await
+        .map_err(query_error("releasing leases"))
+}

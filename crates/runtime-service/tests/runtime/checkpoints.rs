@@ -16,7 +16,9 @@ use runtime_service::audit::{checkpoint, merkle, retention};
 use runtime_service::db;
 
 use crate::audit_chain::{all_entries, verify_chain};
-use crate::support::Flight;
+use crate::support::{
+    flight_runtime, free_port, spawn_flight_backend, Flight, RuntimeProcess, ANA_KEY,
+};
 
 fn node(left: &[u8; 32], right: &[u8; 32]) -> [u8; 32] {
     let mut input = vec![1u8];
@@ -280,4 +282,208 @@ async fn one_producer_at_a_time_and_a_takeover_after_expiry() {
             .await
             .unwrap()
     );
+}
+
+/// Who holds `key` in `runtime_leases`, if anyone.
+async fn lease_holder(pool: &store::Pool, key: &str) -> Option<String> {
+    pool.get()
+        .await
+        .unwrap()
+        .query_opt(
+            "SELECT holder FROM runtime_leases WHERE lease_key = $1",
+            &[&key],
+        )
+        .await
+        .unwrap()
+        .map(|row| row.get(0))
+}
+
+/// Polls until `holder` holds `key`; panics with `context` after a minute (a safety bound only).
+async fn wait_for_holder(
+    pool: &store::Pool,
+    key: &str,
+    holder: &str,
+    context: impl Fn() -> String,
+) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while lease_holder(pool, key).await.as_deref() != Some(holder) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{holder} never held {key} (holder: {:?}):\n{}",
+            lease_holder(pool, key).await,
+            context()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[actix_web::test]
+async fn release_all_releases_only_what_the_holder_holds() {
+    let flight = Flight::start().await;
+    let pool = flight.db.pool();
+    let ttl = Duration::from_secs(60);
+    assert!(
+        db::leases::try_acquire(&pool, checkpoint::LEASE, "replica-a", ttl)
+            .await
+            .unwrap()
+    );
+    assert!(
+        db::leases::try_acquire(&pool, retention::LEASE, "replica-b", ttl)
+            .await
+            .unwrap()
+    );
+    let both = [checkpoint::LEASE, retention::LEASE];
+    let released = db::leases::release_all(&pool, &both, "replica-a")
+        .await
+        .unwrap();
+    assert_eq!(released, 1);
+    assert_eq!(lease_holder(&pool, checkpoint::LEASE).await, None);
+    assert_eq!(
+        lease_holder(&pool, retention::LEASE).await.as_deref(),
+        Some("replica-b"),
+        "another replica's lease stays"
+    );
+    assert_eq!(
+        db::leases::release_all(&pool, &both, "replica-a")
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+/// A rolling restart: the replica producing checkpoints is stopped with SIGTERM. It releases
+/// its leases on the way out, so the other replica produces the next checkpoint at its next
+/// tick instead of once the lease (15 s for the example's 5 s cadence) expires.
+#[actix_web::test]
+async fn a_replica_stopped_with_sigterm_hands_the_checkpoint_lease_over() {
+    let db = store::testing::test_database(&runtime_service::MIGRATIONS).await;
+    let pool = db.pool();
+    let backend_key = runtime_service::ids::random_hex(16);
+    let backend_url = spawn_flight_backend(&backend_key);
+    let replica = |id: &str, port: u16| {
+        let mut command = flight_runtime(&db.url, port, &backend_url, &backend_key);
+        command.env("ANIP_RUNTIME_REPLICA_ID", id);
+        command
+    };
+
+    // The leader takes both role leases at its first tick (the retention sweeper's lease lasts
+    // two minutes with the default one-minute interval).
+    let port = free_port();
+    let mut leader = RuntimeProcess::start(replica("replica-a", port), port).await;
+    wait_for_holder(&pool, checkpoint::LEASE, "replica-a", || leader.log()).await;
+    wait_for_holder(&pool, retention::LEASE, "replica-a", || leader.log()).await;
+    let port = free_port();
+    let follower = RuntimeProcess::start(replica("replica-b", port), port).await;
+
+    // Entries for the leader to checkpoint; the follower only follows.
+    let http = reqwest::Client::new();
+    let jwt = search_token(&http, &leader.url).await;
+    for _ in 0..3 {
+        let (status, body) = invoke_search(&http, &leader.url, &jwt).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    assert_eq!(
+        lease_holder(&pool, checkpoint::LEASE).await.as_deref(),
+        Some("replica-a"),
+        "the leader renews its lease while the follower runs"
+    );
+
+    let status = leader.terminate().await;
+    assert!(status.success(), "{status}:\n{}", leader.log());
+    let log = leader.log();
+    for line in log.lines() {
+        serde_json::from_str::<Value>(line)
+            .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line:?}"));
+    }
+    let released = log
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|line| line["event"] == "runtime_leases_released")
+        .unwrap_or_else(|| panic!("no runtime_leases_released event:\n{log}"));
+    assert_eq!(released["released"], 2, "{released}");
+    assert!(log.contains("runtime_stopped"), "{log}");
+    // Released before the exit: no lease names the stopped replica any more.
+    let named: i64 = pool
+        .get()
+        .await
+        .unwrap()
+        .query_one(
+            "SELECT count(*) FROM runtime_leases WHERE holder = 'replica-a'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(named, 0, "the stopped replica still holds a lease");
+
+    // The follower takes the checkpoint role at one of its next ticks and checkpoints what it
+    // records.
+    wait_for_holder(&pool, checkpoint::LEASE, "replica-b", || follower.log()).await;
+    let (status, body) = invoke_search(&http, &follower.url, &jwt).await;
+    assert_eq!(status, 200, "{body}");
+    let head: i64 = pool
+        .get()
+        .await
+        .unwrap()
+        .query_one("SELECT max(sequence_number) FROM runtime_audit_log", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let list: Value = http
+            .get(format!("{}/anip/checkpoints", follower.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let covered = list["checkpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|c| c["range"]["last_sequence"].as_i64())
+            .max();
+        if covered >= Some(head) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the follower never checkpointed sequence {head}: {list}\n{}",
+            follower.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        follower.log().contains("checkpoint_created"),
+        "{}",
+        follower.log()
+    );
+}
+
+/// A search token for Ana from the runtime at `url`.
+async fn search_token(http: &reqwest::Client, url: &str) -> String {
+    let issued: Value = http
+        .post(format!("{url}/anip/tokens"))
+        .bearer_auth(ANA_KEY)
+        .json(&json!({"scope": ["travel.search"], "capability": "search_flights"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    issued["token"].as_str().expect("token issued").to_owned()
+}
+
+async fn invoke_search(http: &reqwest::Client, url: &str, jwt: &str) -> (u16, Value) {
+    let response = http
+        .post(format!("{url}/anip/invoke/search_flights"))
+        .bearer_auth(jwt)
+        .json(&json!({"parameters": {"origin": "SEA", "destination": "SFO", "date": "2026-03-10"}}))
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
 }

@@ -10,14 +10,10 @@ use std::sync::{Arc, Mutex};
 
 use futures_util::future::join_all;
 use serde_json::{json, Value};
-use signing::secret::token_hash;
 use signing::Jwks;
 
 use crate::audit_chain::verify_chain;
-use crate::support::{
-    example_bundle_path, free_port, runtime_command, spawn_flight_backend, RuntimeProcess, ANA,
-    ANA_KEY,
-};
+use crate::support::{flight_runtime, free_port, spawn_flight_backend, RuntimeProcess, ANA_KEY};
 
 /// Concurrent clients.
 const CLIENTS: usize = 8;
@@ -33,29 +29,6 @@ enum End {
     Cut,
     /// It sent all its invocations.
     Done,
-}
-
-/// The runtime binary serving the flight example on `database_url`, its backend at
-/// `backend_url` with `backend_key`, with Ana's bootstrap key.
-fn flight_runtime(
-    database_url: &str,
-    port: u16,
-    backend_url: &str,
-    backend_key: &str,
-) -> tokio::process::Command {
-    let mut command = runtime_command(database_url, port);
-    command
-        .env("ANIP_RUNTIME_BUNDLE", example_bundle_path())
-        .env(
-            "ANIP_RUNTIME_BACKEND_URLS",
-            format!("flight_backend={backend_url}"),
-        )
-        .env("FLIGHT_BACKEND_API_KEY", backend_key)
-        .env(
-            "ANIP_RUNTIME_API_KEY_HASHES",
-            format!("{ANA}={}", token_hash(ANA_KEY)),
-        );
-    command
 }
 
 /// A search token for Ana from the runtime at `url`.

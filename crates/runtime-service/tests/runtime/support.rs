@@ -101,7 +101,8 @@ pub async fn serve_with_deadline(
         checkpoints: false,
         retention_every: None,
     };
-    let runtime = app::assemble(pool, package, keys, &background)
+    // No background jobs were started: nothing to stop.
+    let (runtime, _jobs) = app::assemble(pool, package, keys, &background)
         .await
         .expect("assemble runtime");
     let served = runtime.clone();
@@ -287,6 +288,29 @@ pub fn runtime_command(database_url: &str, port: u16) -> tokio::process::Command
     command
 }
 
+/// [`runtime_command`] serving the committed flight example (anchored: a checkpoint every 5 s
+/// or 25 entries), its backend at `backend_url` with `backend_key`, with Ana's bootstrap key.
+pub fn flight_runtime(
+    database_url: &str,
+    port: u16,
+    backend_url: &str,
+    backend_key: &str,
+) -> tokio::process::Command {
+    let mut command = runtime_command(database_url, port);
+    command
+        .env("ANIP_RUNTIME_BUNDLE", example_bundle_path())
+        .env(
+            "ANIP_RUNTIME_BACKEND_URLS",
+            format!("flight_backend={backend_url}"),
+        )
+        .env("FLIGHT_BACKEND_API_KEY", backend_key)
+        .env(
+            "ANIP_RUNTIME_API_KEY_HASHES",
+            format!("{ANA}={}", token_hash(ANA_KEY)),
+        );
+    command
+}
+
 /// A free loopback port (bound, then released for the runtime to take).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -366,6 +390,25 @@ impl RuntimeProcess {
     /// What the process logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, as an orchestrator stops a replica, then waits (at most a minute) for the exit.
+    pub async fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().expect("the runtime is still running");
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM {pid}: {sent}");
+        tokio::time::timeout(std::time::Duration::from_secs(60), self.child.wait())
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "anip-runtime did not stop within a minute of SIGTERM:\n{}",
+                    self.log()
+                )
+            })
+            .expect("wait for the stopped runtime")
     }
 
     /// SIGKILL: no drain, no flush, no shutdown hook.
