@@ -8,6 +8,7 @@
 
 use std::collections::BTreeSet;
 
+use registry_client::hygiene;
 use serde_json::{Map, Value};
 use signing::gojson::{to_go_json, GoJsonOptions};
 
@@ -124,12 +125,7 @@ pub fn package_content(content: &PackageContent<'_>) -> Result<(), Invalid> {
     }
     // The readme first: the server copies it into the manifest, and the error should name the
     // field the client sent.
-    if let Some(pattern) = secret_pattern(content.readme) {
-        return Err(invalid(
-            "readme",
-            format!("contains what looks like {pattern}"),
-        ));
-    }
+    readme_hygiene(content.readme)?;
     json_size("manifest", content.manifest, MAX_MANIFEST_BYTES)?;
     json_size(
         "service_definition",
@@ -672,189 +668,29 @@ fn looks_like_binary_payload(lower_path: &str, value: &str) -> bool {
 
 /// Our addition: package metadata must not leak a local filesystem path or a credential.
 ///
-/// A string value is refused when it is an absolute path into a home directory (`/home/`,
-/// `/Users/`, `/root/`, `~/`), a Windows drive or UNC path, or a `file:` URL; when it looks like
-/// a well-known credential format (PEM private key, GitHub/GitLab/Slack/AWS/ANIP tokens); or when
-/// its key names a secret (`password`, `api_key`, `client_secret`, `token`, ...) and the value is
-/// not empty and not an environment-variable reference.
+/// The rules are `registry_client::hygiene`'s, the one set Studio and the release gate apply
+/// too: a home-directory, Windows or `file:` path wherever a path starts in a string; a
+/// well-known credential format (PEM private key, GitHub/GitLab/Slack/AWS/ANIP tokens, JWTs,
+/// a URL with a password); or a value under a key that names a secret (`password`, `api_key`,
+/// `client_secret`, `*_token`, ...) that is not a reference (an environment-variable name, a
+/// placeholder). The error names the first offending field and never the value.
 pub fn metadata_hygiene(label: &str, map: &Map<String, Value>) -> Result<(), Invalid> {
-    fn walk(path: &str, key: Option<&str>, value: &Value) -> Result<(), Invalid> {
-        match value {
-            Value::Object(map) => map
-                .iter()
-                .try_for_each(|(k, v)| walk(&format!("{path}.{k}"), Some(k), v)),
-            Value::Array(items) => items
-                .iter()
-                .enumerate()
-                .try_for_each(|(index, item)| walk(&format!("{path}[{index}]"), key, item)),
-            Value::String(text) => {
-                if is_local_path(text) {
-                    return Err(invalid(path, "contains a local filesystem path"));
-                }
-                if let Some(pattern) = secret_pattern(text) {
-                    return Err(invalid(path, format!("contains what looks like {pattern}")));
-                }
-                if key.is_some_and(is_secret_key) && !is_reference_value(text) {
-                    return Err(invalid(
-                        path,
-                        "looks like a secret; publish a reference, not the value",
-                    ));
-                }
-                Ok(())
-            }
-            _ => Ok(()),
-        }
+    match hygiene::first_finding_in_object(label, map) {
+        Some(finding) => Err(hygiene_invalid(&finding)),
+        None => Ok(()),
     }
-    map.iter()
-        .try_for_each(|(key, value)| walk(&format!("{label}.{key}"), Some(key), value))
 }
 
-fn is_local_path(text: &str) -> bool {
-    let trimmed = text.trim();
-    let lower = trimmed.to_ascii_lowercase();
-    const PREFIXES: [&str; 5] = ["/home/", "/users/", "/root/", "~/", "file:"];
-    if PREFIXES.iter().any(|prefix| lower.starts_with(prefix)) {
-        return true;
+/// The free-text readme: the same rules as [`metadata_hygiene`] (there is no key to judge).
+fn readme_hygiene(readme: &str) -> Result<(), Invalid> {
+    match hygiene::scan_text("readme", readme).first() {
+        Some(finding) => Err(hygiene_invalid(finding)),
+        None => Ok(()),
     }
-    let bytes = trimmed.as_bytes();
-    let drive = bytes.len() >= 3
-        && bytes[0].is_ascii_alphabetic()
-        && bytes[1] == b':'
-        && (bytes[2] == b'\\' || bytes[2] == b'/');
-    drive || trimmed.starts_with("\\\\")
 }
 
-fn is_secret_key(key: &str) -> bool {
-    let normalized = key.trim().to_ascii_lowercase().replace('-', "_");
-    const EXACT: [&str; 20] = [
-        "token",
-        "access_token",
-        "refresh_token",
-        "id_token",
-        "auth_token",
-        "bearer_token",
-        "api_token",
-        "secret",
-        "client_secret",
-        "secret_key",
-        "password",
-        "passwd",
-        "api_key",
-        "apikey",
-        "private_key",
-        "privatekey",
-        "credential",
-        "credentials",
-        "authorization",
-        "publish_token",
-    ];
-    const SUFFIXES: [&str; 9] = [
-        "_password",
-        "_secret",
-        "_api_key",
-        "_apikey",
-        "_private_key",
-        "_access_token",
-        "_auth_token",
-        "_bearer_token",
-        "_refresh_token",
-    ];
-    EXACT.contains(&normalized.as_str())
-        || SUFFIXES.iter().any(|suffix| normalized.ends_with(suffix))
-}
-
-/// Empty values, environment-variable names (`GITHUB_TOKEN`), `${VAR}` and `env:VAR`
-/// placeholders, and masks (`***`) are references, not secrets.
-fn is_reference_value(text: &str) -> bool {
-    let trimmed = text.trim();
-    if trimmed.is_empty() || trimmed.chars().all(|c| c == '*') {
-        return true;
-    }
-    let env_style = trimmed.len() <= 128
-        && trimmed.starts_with(|c: char| c.is_ascii_uppercase())
-        && trimmed
-            .chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
-    env_style
-        || (trimmed.starts_with("${") && trimmed.ends_with('}'))
-        || trimmed.starts_with("env:")
-}
-
-/// Names the credential format `text` looks like, if any.
-fn secret_pattern(text: &str) -> Option<&'static str> {
-    if text.contains("-----BEGIN") && text.contains("PRIVATE KEY-----") {
-        return Some("a private key");
-    }
-    if has_url_with_password(text) {
-        return Some("a URL with a password (scheme://user:password@host); publish a placeholder such as ${DB_PASSWORD} instead");
-    }
-    const TOKEN_PREFIXES: [(&str, &str, usize); 11] = [
-        ("ghp_", "a GitHub token", 30),
-        ("gho_", "a GitHub token", 30),
-        ("ghu_", "a GitHub token", 30),
-        ("ghs_", "a GitHub token", 30),
-        ("ghr_", "a GitHub token", 30),
-        ("github_pat_", "a GitHub token", 30),
-        ("glpat-", "a GitLab token", 20),
-        ("xoxb-", "a Slack token", 20),
-        ("xoxp-", "a Slack token", 20),
-        ("anip_pat_", "an ANIP publish token", 40),
-        ("AKIA", "an AWS access key", 20),
-    ];
-    text.split(|c: char| c.is_whitespace() || "\"'`,;()[]{}<>=".contains(c))
-        .find_map(|word| {
-            TOKEN_PREFIXES.iter().find_map(|(prefix, name, min_len)| {
-                let matches = word.starts_with(prefix)
-                    && word.len() >= *min_len
-                    && word[prefix.len()..]
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-                matches.then_some(*name)
-            })
-        })
-}
-
-/// Whether `text` holds a URL whose userinfo carries a password, `scheme://user:password@host`
-/// (anywhere in the text: a readme line, a connection string). A user without a password
-/// (`ssh://git@github.com`) and a placeholder password (`${DB_PASSWORD}`, `$DB_PASSWORD`,
-/// `{{password}}`, `<password>`, `***`) are not credentials.
-fn has_url_with_password(text: &str) -> bool {
-    let mut rest = text;
-    while let Some(at) = rest.find("://") {
-        let scheme_ok = rest[..at]
-            .bytes()
-            .next_back()
-            .is_some_and(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'.' | b'-'));
-        let after = &rest[at + 3..];
-        // The authority ends at the path, query or fragment, or where the URL ends in prose.
-        let end = after
-            .find(|c: char| c.is_whitespace() || "/?#\"'`\\)]".contains(c))
-            .unwrap_or(after.len());
-        let password = after[..end]
-            .rsplit_once('@')
-            .and_then(|(userinfo, _host)| userinfo.split_once(':'))
-            .map(|(_user, password)| password);
-        if scheme_ok && password.is_some_and(|p| !p.is_empty() && !is_password_placeholder(p)) {
-            return true;
-        }
-        rest = after;
-    }
-    false
-}
-
-fn is_password_placeholder(password: &str) -> bool {
-    let wrapped = |open: &str, close: &str| {
-        password.len() > open.len() + close.len()
-            && password.starts_with(open)
-            && password.ends_with(close)
-    };
-    wrapped("${", "}")
-        || wrapped("{{", "}}")
-        || wrapped("<", ">")
-        || password.chars().all(|c| c == '*')
-        || password.strip_prefix('$').is_some_and(|name| {
-            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        })
+fn hygiene_invalid(finding: &hygiene::Finding) -> Invalid {
+    invalid(finding.path.as_str(), finding.problem())
 }
 
 /// The structural core of upstream's `definitionvalidation.ValidateServiceDefinition`.
@@ -1395,8 +1231,9 @@ mod tests {
             "amqp://u:p@h",
             "first http://example.com then mysql://root:toor@db/x",
         ] {
-            assert!(has_url_with_password(text), "{text}");
-            assert!(secret_pattern(text).is_some(), "{text}");
+            let error = readme_hygiene(text).expect_err(text);
+            assert_eq!(error.field, "readme");
+            assert!(error.message.contains("password"), "{error}");
         }
         for text in [
             "ssh://git@github.com/anip-protocol/anip.git",
@@ -1412,7 +1249,7 @@ mod tests {
             "a note: user:pass@host without a scheme",
             "://a:b@c",
         ] {
-            assert!(!has_url_with_password(text), "{text}");
+            assert_eq!(readme_hygiene(text), Ok(()), "{text}");
         }
         let error = metadata_hygiene(
             "manifest",
@@ -1421,6 +1258,28 @@ mod tests {
         .unwrap_err();
         assert_eq!(error.field, "manifest.database_url");
         assert!(!error.message.contains("hunter2"), "{error}");
+    }
+
+    #[test]
+    fn readme_local_paths_are_found_anywhere_a_path_starts() {
+        for text in [
+            "see /root/.anip/secrets.env",
+            "Built from /home/alice/projects/secret",
+            "C:\\Users\\bob\\x",
+            "/home/alice/x",
+            "Run `~/bin/anip`",
+        ] {
+            let error = readme_hygiene(text).expect_err(text);
+            assert_eq!(error.field, "readme");
+            assert!(error.message.contains("local filesystem path"), "{error}");
+            assert!(!error.message.contains("alice") && !error.message.contains("bob"));
+        }
+        for text in [
+            "Installs to /usr/local/bin; edit /etc/hosts; scratch in /tmp.",
+            "See https://example.com/home/alice for details.",
+        ] {
+            assert_eq!(readme_hygiene(text), Ok(()), "{text}");
+        }
     }
 
     #[test]

@@ -382,13 +382,34 @@ async fn bad_input_is_refused_with_the_right_status() {
     let (status, error) = app.publish(&leaky).await;
     assert_eq!(status, 400, "{error}");
     assert_eq!(error["field"], "readme", "{error}");
+    // A home-directory path is found wherever a path starts in the readme, not only at its
+    // start; ordinary system paths are fine.
+    for readme in [
+        "see /root/.anip/secrets.env",
+        "Built from /home/alice/projects/secret",
+        "C:\\Users\\bob\\x",
+    ] {
+        let mut leaky = publish_request("url-leak", "1.0.0");
+        leaky["readme"] = json!(readme);
+        let (status, error) = app.publish(&leaky).await;
+        assert_eq!(status, 400, "{readme}: {error}");
+        assert_eq!(error["field"], "readme", "{error}");
+        assert!(
+            error["error"]
+                .as_str()
+                .unwrap()
+                .contains("local filesystem path"),
+            "{error}"
+        );
+    }
     let (status, _) = app.get_json("packages/url-leak/1.0.0/download").await;
     assert_eq!(status, 404, "nothing was published");
     let mut fine = publish_request("url-fine", "1.0.0");
     fine["manifest"]["database_url"] = json!("postgres://anip:${DB_PASSWORD}@db.example/x");
     fine["manifest"]["clone"] = json!("ssh://git@github.com/anip-protocol/anip.git");
     fine["manifest"]["docs"] = json!("https://example.com/a:b@c");
-    fine["readme"] = json!("Point DATABASE_URL at postgres://user@localhost/db.");
+    fine["readme"] =
+        json!("Point DATABASE_URL at postgres://user@localhost/db. Installs to /usr/local/bin.");
     let (status, body) = app.publish(&fine).await;
     assert_eq!(status, 201, "{body}");
     // Bidi controls in the human-visible name are refused (spoofing on the package page).
@@ -445,6 +466,82 @@ async fn bad_input_is_refused_with_the_right_status() {
         .unwrap();
     assert_eq!(response.status(), 405);
     assert_eq!(response.headers()["allow"], "GET, HEAD");
+}
+
+#[tokio::test]
+async fn a_publication_carrying_its_own_publish_token_is_refused() {
+    let (app, _db) = spawn_app().await;
+    let refused = |status: u16, error: &Value| {
+        assert_eq!(status, 400, "{error}");
+        assert_eq!(error["field"], "body", "{error}");
+        let message = error["error"].as_str().unwrap();
+        assert!(
+            message.contains("contains this request's publish token"),
+            "{error}"
+        );
+        assert!(!message.contains(PUBLISH_TOKEN), "{error}");
+    };
+    // The token as Studio would paste it: in the readme, deep in the manifest, in the lock.
+    let mut in_readme = publish_request("token-leak", "1.0.0");
+    in_readme["readme"] = json!(format!("Publish with `{PUBLISH_TOKEN}`."));
+    let mut in_manifest = publish_request("token-leak", "1.0.0");
+    in_manifest["manifest"]["notes"] = json!({"ci": [format!("auth {PUBLISH_TOKEN}")]});
+    let mut in_lock = publish_request("token-leak", "1.0.0");
+    in_lock["recommended_lock"]["x"] = json!(PUBLISH_TOKEN);
+    for body in [in_readme, in_manifest, in_lock] {
+        let (status, error) = app.publish(&body).await;
+        refused(status, &error);
+    }
+    let (status, _) = app.get_json("packages/token-leak/1.0.0").await;
+    assert_eq!(status, 404, "nothing was published");
+
+    // Template publishes take the same path.
+    let template = json!({
+        "schema": "anip-starter-template/v0",
+        "id": "token-starter",
+        "kind": "service",
+        "projectType": "fronting",
+        "anipSpecVersion": "anip/0.24",
+        "domain": "devops",
+        "documents": [{"filename": "README.md", "content": format!("token: {PUBLISH_TOKEN}")}],
+    });
+    let template_body = |template: &Value| {
+        json!({
+            "template_id": "token-starter",
+            "template_version": "1.0.0",
+            "manifest": {
+                "schema": "anip-starter-template-manifest/v0",
+                "template_id": "token-starter",
+                "anip_spec_version": "anip/0.24",
+                "template_digest": signing::digest_value(template),
+                "systems": ["gitlab"],
+            },
+            "template": template,
+        })
+    };
+    let (status, error) = app
+        .post_json("templates", Some(PUBLISH_TOKEN), &template_body(&template))
+        .await;
+    refused(status, &error);
+    let mut clean = template.clone();
+    clean["documents"][0]["content"] = json!("# Start");
+    let (status, body) = app
+        .post_json("templates", Some(PUBLISH_TOKEN), &template_body(&clean))
+        .await;
+    assert_eq!(status, 201, "{body}");
+
+    // The check is about this request's own token: the same text sent with another bearer
+    // is not refused for it (it matches no credential format, and it is not that bearer).
+    let mut other = publish_request("other-bearer", "1.0.0");
+    other["readme"] = json!(format!("Publish with `{PUBLISH_TOKEN}`."));
+    let (status, body) = app
+        .post_json("publications", Some(ADMIN_TOKEN), &other)
+        .await;
+    assert_ne!(body["field"], "body", "{status} {body}");
+    let mut fine = publish_request("token-leak", "1.0.0");
+    fine["readme"] = json!("Publish with the token in $ANIP_PUBLISH_TOKEN.");
+    let (status, body) = app.publish(&fine).await;
+    assert_eq!(status, 201, "{body}");
 }
 
 #[tokio::test]

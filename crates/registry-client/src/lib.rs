@@ -10,6 +10,8 @@
 //! * [`PackageBundle`]: the portable `anip-package-bundle/v1` file, read and written.
 //! * [`fetch_and_verify`]: download, receipt and keys from a registry, as a verified bundle.
 //! * [`read_file_limited`]: the one bounded reader of local files (bundles, publish requests).
+//! * [`hygiene`]: the one rule set for what published metadata must never carry (local
+//!   filesystem paths, secrets), shared by the Registry, Studio and the release gate.
 //! * [`redact_url`]: a URL as errors may show it (no userinfo, no query). The client never
 //!   follows redirects, and replaces its token in any text a Registry sends back.
 //!
@@ -23,6 +25,7 @@ mod client;
 mod error;
 mod fetch;
 mod file;
+pub mod hygiene;
 mod local;
 mod model;
 mod redact;

@@ -106,9 +106,7 @@ async fn publish_inner(
     state: &AppState,
     ids: &mut (String, String),
 ) -> Result<HttpResponse, Rejection> {
-    let body = h::read_body(req, payload, PUBLISH_BODY_LIMIT)
-        .await
-        .map_err(reject("invalid_request"))?;
+    let body = publishing::read_body(req, payload, PUBLISH_BODY_LIMIT).await?;
     let request: PublishPackageRequest = h::parse_json(&body).map_err(reject("invalid_request"))?;
     drop(body);
     // Only well-formed ids reach the logs.

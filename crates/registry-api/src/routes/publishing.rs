@@ -9,6 +9,7 @@ use crate::auth::{self, Principal};
 use crate::downloads::Kind;
 use crate::error::ApiError;
 use crate::store::{InsertOutcome, StoreError};
+use crate::validate::invalid;
 
 /// A refused or failed publish: the error plus its metric status (`invalid_request`,
 /// `unauthorized`, `conflict`, `invalid`, `error`).
@@ -57,6 +58,39 @@ pub fn respond(
         tracing::warn!(event = "registry_publish_rejected", kind, package_id, package_version, template_id, template_version, reason = status, error = %error, "registry_publish_rejected");
     }
     error.error_response()
+}
+
+/// Tokens shorter than this are not looked for in a body (too likely to match by chance);
+/// every real token (`anip_pat_...`, a configured publish token) is far longer.
+const MIN_TOKEN_SEARCH_BYTES: usize = 16;
+
+/// The body of a publish, read within `limit` (400 when unreadable, 413 when too large), and
+/// refused with 400 when it carries the request's own bearer token anywhere: a publication
+/// must never publish the credential it was published with (a client that pastes its token
+/// into a readme or a manifest). A plain byte search over the raw body, before parsing; the
+/// error never echoes the token.
+pub async fn read_body(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<web::Bytes, Rejection> {
+    let body = crate::http::read_body(req, payload, limit)
+        .await
+        .map_err(reject("invalid_request"))?;
+    if let Some(token) = auth::bearer(req) {
+        if contains_token(&body, token.as_bytes()) {
+            return Err(reject("invalid")(ApiError::Invalid(invalid(
+                "body",
+                "contains this request's publish token; publish a reference to a secret (an environment variable name), never the token itself",
+            ))));
+        }
+    }
+    Ok(body)
+}
+
+/// Whether `body` contains `token` (one long enough to look for).
+fn contains_token(body: &[u8], token: &[u8]) -> bool {
+    token.len() >= MIN_TOKEN_SEARCH_BYTES && body.windows(token.len()).any(|w| w == token)
 }
 
 /// The principal behind the request, allowed the `scope` operation (`publish:package`,
@@ -128,5 +162,23 @@ pub fn inserted(kind: Kind, id: &str, outcome: InsertOutcome) -> Result<(), Reje
         InsertOutcome::ImportedKeyConflict { key_id } => Err(reject("error")(ApiError::Internal(
             format!("unexpected key conflict {key_id}"),
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_search() {
+        let token = b"anip_pat_0123456789abcdef";
+        assert!(contains_token(
+            b"{\"readme\":\"token anip_pat_0123456789abcdef\"}",
+            token
+        ));
+        assert!(!contains_token(b"{\"readme\":\"anip_pat_0123\"}", token));
+        assert!(!contains_token(b"short", token));
+        // Short bearer strings are not looked for.
+        assert!(!contains_token(b"{\"a\":\"xyz\"}", b"xyz"));
     }
 }

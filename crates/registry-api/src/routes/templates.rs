@@ -52,9 +52,7 @@ async fn publish_inner(
     state: &AppState,
     ids: &mut (String, String),
 ) -> Result<HttpResponse, Rejection> {
-    let body = h::read_body(req, payload, TEMPLATE_BODY_LIMIT)
-        .await
-        .map_err(reject("invalid_request"))?;
+    let body = publishing::read_body(req, payload, TEMPLATE_BODY_LIMIT).await?;
     let request: PublishTemplateRequest =
         h::parse_json(&body).map_err(reject("invalid_request"))?;
     drop(body);

@@ -5,6 +5,7 @@
 //! Digests and the package execution signature come from `signing::digest`; the receipt is
 //! written and verified by `registry_client` (its local mode), the platform's one verifier.
 
+use registry_client::hygiene::{self, Finding, FindingKind};
 use registry_client::{
     local_receipt_digest, local_receipt_id, PackageRecord, Receipt, RegistryKeys,
     VerificationInput, VerifyPolicy,
@@ -201,6 +202,59 @@ fn publication_id(project_id: &str, package_id: &str, version: &str) -> String {
         .collect()
 }
 
+/// The parts of a local publication that end up in its record and downloadable bundle.
+struct PublishedParts<'a> {
+    readme: &'a str,
+    materials: &'a [Value],
+    source_links: &'a Value,
+    lineage: &'a Value,
+    manifest: &'a Value,
+    definition: &'a Value,
+    lock: &'a Value,
+    refs: [(&'static str, &'a str); 4],
+}
+
+/// The first local filesystem path or secret in what a local publication would publish, by
+/// the platform's one rule set (`registry_client::hygiene`, the Registry's publish rules):
+/// the readme, the implementation materials (a `ref` that is a bare filesystem path is local
+/// too), the source links, the lineage, the manifest, the service definition, the lock and
+/// the revision refs. The finding names the field, never the value.
+fn metadata_finding(parts: &PublishedParts<'_>) -> Option<Finding> {
+    if let Some(finding) = hygiene::scan_text("readme", parts.readme)
+        .into_iter()
+        .next()
+    {
+        return Some(finding);
+    }
+    for (index, material) in parts.materials.iter().enumerate() {
+        if let Some(what) = hygiene::local_reference(&field(material, "ref")) {
+            return Some(Finding {
+                path: format!("implementation_materials[{index}].ref"),
+                kind: FindingKind::LocalPath,
+                what,
+            });
+        }
+    }
+    let materials = Value::Array(parts.materials.to_vec());
+    let documents: [(&str, &Value); 6] = [
+        ("implementation_materials", &materials),
+        ("source_links", parts.source_links),
+        ("lineage", parts.lineage),
+        ("manifest", parts.manifest),
+        ("service_definition", parts.definition),
+        ("recommended_lock", parts.lock),
+    ];
+    let found = documents
+        .into_iter()
+        .find_map(|(label, value)| hygiene::first_finding(label, value));
+    found.or_else(|| {
+        parts
+            .refs
+            .iter()
+            .find_map(|(label, text)| hygiene::scan_text(label, text).into_iter().next())
+    })
+}
+
 /// Builds the immutable record from a publish request (already through the publication
 /// guard). `Err` is a plain-English 422.
 pub fn build(
@@ -289,6 +343,25 @@ pub fn build(
     .cloned()
     .unwrap_or_else(|| json!({}));
 
+    if let Some(finding) = metadata_finding(&PublishedParts {
+        readme: &readme,
+        materials: &materials,
+        source_links: &source_links,
+        lineage: &lineage,
+        manifest: &manifest,
+        definition: &definition,
+        lock: &lock,
+        refs: [
+            ("project_ref", &project_ref),
+            ("product_revision_ref", &product_revision_ref),
+            ("developer_revision_ref", &developer_revision_ref),
+            ("contract_signature", &contract_signature),
+        ],
+    }) {
+        return Err(format!(
+            "{finding}; a publication must not carry local filesystem paths or secrets"
+        ));
+    }
     if let Some(failure) = execution_checks(&manifest, &definition, &lock, &materials, &lineage)
         .into_iter()
         .find(|c| c.status != "pass" && !c.name.starts_with("package_execution_signature_"))
@@ -592,6 +665,85 @@ mod tests {
             bundle_filename(&row),
             "acme-pkg-1.0.0+b.1.anip-package.json"
         );
+    }
+
+    #[test]
+    fn local_paths_and_secrets_are_refused_naming_the_field() {
+        let pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----";
+        let cases: [(&str, Value, &str, &str); 7] = [
+            ("readme", json!(pem), "readme", "private key"),
+            (
+                "readme",
+                json!("/home/alice/x"),
+                "readme",
+                "local filesystem path",
+            ),
+            (
+                "readme",
+                json!("see /root/.anip/secrets.env"),
+                "readme",
+                "local filesystem path",
+            ),
+            (
+                "implementation_materials",
+                json!([{"ref": "/work/main/.anip/secrets.env", "title": "secrets"}]),
+                "implementation_materials[0].ref",
+                "local filesystem path",
+            ),
+            (
+                "readme",
+                json!("token: ghp_0123456789abcdefghij0123"),
+                "readme",
+                "GitHub token",
+            ),
+            (
+                "lineage",
+                json!({"project_ref": "p", "db_password": "hunter2"}),
+                "lineage.db_password",
+                "looks like a secret",
+            ),
+            (
+                "recommended_lock",
+                json!({"mirror": "C:\\Users\\bob\\lock"}),
+                "recommended_lock.mirror",
+                "local filesystem path",
+            ),
+        ];
+        for (key, value, path, needle) in cases {
+            let mut leaky = request();
+            leaky[key] = value;
+            let error = build("p", &leaky, "t").expect_err(path);
+            assert!(error.starts_with(&format!("{path} ")), "{error}");
+            assert!(error.contains(needle), "{error}");
+            for secret in ["hunter2", "alice", "secrets.env", "MIIE", "ghp_", "bob"] {
+                assert!(!error.contains(secret), "{error}");
+            }
+        }
+        let mut leaky = request();
+        leaky["service_definition"]["notes"] = json!("postgres://u:hunter2@db/x");
+        let error = build("p", &leaky, "t").unwrap_err();
+        assert!(
+            error.starts_with(
+                "service_definition.notes contains what looks like a URL with a password"
+            ),
+            "{error}"
+        );
+        let mut leaky = request();
+        leaky["manifest"]["source"] = json!({"api_key": "abc123"});
+        let error = build("p", &leaky, "t").unwrap_err();
+        assert!(error.starts_with("manifest.source.api_key "), "{error}");
+
+        // Ordinary docs, references and pinned materials are fine.
+        let mut fine = request();
+        fine["readme"] =
+            json!("Installs to /usr/local/bin; set API_KEY from $API_KEY; see /etc/hosts.");
+        fine["manifest"]["connection"] = json!({"api_key": "FLIGHT_API_KEY", "token": "${TOKEN}"});
+        fine["implementation_materials"] = json!([{
+            "ref": format!("registry://acme/bundle@1.2.3#sha256:{}", "a".repeat(64)),
+            "title": "bundle"
+        }]);
+        let row = build("p", &fine, "t").unwrap();
+        assert_eq!(verify(&row).status, "ok");
     }
 
     #[test]
