@@ -109,6 +109,37 @@ impl ResponseError for Error {
     }
 }
 
+/// Names the record a unique violation collided with, from the table and Postgres's
+/// `Key (id)=(value) already exists.` detail: "project \"clone1\" already exists."
+fn duplicate(table: Option<&str>, detail: Option<&str>) -> String {
+    let noun = match table.unwrap_or_default() {
+        "workspaces" => "workspace",
+        "projects" => "project",
+        "workspace_connections" => "connection",
+        "requirements_sets" => "requirements set",
+        "scenarios" => "scenario",
+        "service_metadata_artifacts" => "service metadata record",
+        "integration_discovery_records" => "discovery record",
+        "pm_artifacts" => "product or developer record",
+        "proposals" => "proposal",
+        "shapes" => "shape",
+        "evaluations" => "evaluation",
+        "data_access_projects" | "application_integration_projects" => "saved design",
+        "project_documents" => "document",
+        "local_publications" => "local publication",
+        _ => "record",
+    };
+    let value = detail
+        .and_then(|d| d.strip_prefix("Key ("))
+        .and_then(|d| d.split_once(")=("))
+        .and_then(|(_, rest)| rest.rsplit_once(") already exists"))
+        .map(|(value, _)| value);
+    match value {
+        Some(value) => format!("A {noun} with id {value:?} already exists."),
+        None => format!("A {noun} with this id already exists."),
+    }
+}
+
 impl From<tokio_postgres::Error> for Error {
     fn from(error: tokio_postgres::Error) -> Self {
         let Some(db) = error.as_db_error() else {
@@ -130,7 +161,7 @@ impl From<tokio_postgres::Error> for Error {
                 "requirements_sets_one_primary" => {
                     "The project already has a primary requirements set.".to_owned()
                 }
-                _ => "A record with this id already exists.".to_owned(),
+                _ => duplicate(db.table(), db.detail()),
             })
         } else if *code == SqlState::FOREIGN_KEY_VIOLATION {
             Error::Conflict(format!(

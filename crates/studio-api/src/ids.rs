@@ -162,8 +162,13 @@ pub struct PackageId(String);
 impl PackageId {
     /// Parses a package id.
     pub fn parse(value: impl Into<String>) -> Result<Self, IdError> {
+        Self::parse_as("package_id", value)
+    }
+
+    /// Parses a package id given in the request field `field` (e.g. `template_id`), which an
+    /// error names.
+    pub fn parse_as(field: &'static str, value: impl Into<String>) -> Result<Self, IdError> {
         let value = value.into();
-        let field = "package_id";
         if value.is_empty() {
             return Err(IdError::new(field, "is required"));
         }
@@ -224,8 +229,13 @@ pub struct PackageVersion(String);
 impl PackageVersion {
     /// Parses a version.
     pub fn parse(value: impl Into<String>) -> Result<Self, IdError> {
+        Self::parse_as("package_version", value)
+    }
+
+    /// Parses a version given in the request field `field` (e.g. `template_version`), which an
+    /// error names.
+    pub fn parse_as(field: &'static str, value: impl Into<String>) -> Result<Self, IdError> {
         let value = value.into();
-        let field = "package_version";
         if value.is_empty() {
             return Err(IdError::new(field, "is required"));
         }

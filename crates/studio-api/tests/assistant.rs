@@ -378,3 +378,46 @@ async fn an_environment_api_key_is_never_sent_to_a_base_url_set_through_the_api(
     locked_handle.stop(false).await;
     model_handle.stop(false).await;
 }
+
+/// Regression: a bad accepted key used to be refused only after the keys before it were
+/// written. Every accepted item is now checked first, and all are written in one transaction.
+#[actix_web::test]
+async fn accepting_is_all_or_nothing() {
+    let app = spawn_default().await;
+    let pid = project(&app, "Half written").await;
+    let proposal = json!({"sections": {
+        "non_goals": {"entries": [{"non_goal": "X"}]},
+        "success_criteria": "not an object",
+    }});
+    for (accepted, status) in [
+        (json!(["non_goals", "bogus"]), 400),
+        (json!(["non_goals", "actor_model"]), 422),
+        (json!(["non_goals", "success_criteria"]), 422),
+        (json!(["non_goals", "non_goals"]), 422),
+    ] {
+        let (got, body) = app
+            .post(
+                &format!("/api/projects/{pid}/assistant/accept"),
+                &json!({"kind": "sections", "proposal": proposal, "accepted": accepted}),
+            )
+            .await;
+        assert_eq!(got, status, "{accepted}: {body}");
+        assert_eq!(
+            pm_count(&app, &pid).await,
+            0,
+            "{accepted}: nothing written, not even the acceptance record"
+        );
+    }
+    let (status, body) = app
+        .post(
+            &format!("/api/projects/{pid}/assistant/accept"),
+            &json!({"kind": "sections", "proposal": proposal, "accepted": ["non_goals"]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        pm_count(&app, &pid).await,
+        2,
+        "the section and the acceptance"
+    );
+}

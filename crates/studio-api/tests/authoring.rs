@@ -579,3 +579,57 @@ async fn clone_copies_everything_with_new_ids_and_delete_cascades() {
         "the copy is independent"
     );
 }
+
+/// Regression: a multipart upload ignored `?kind=` (it was validated, then "reference" was
+/// stored). The query applies; a form field may repeat it but not contradict it.
+#[actix_web::test]
+async fn multipart_uploads_honour_the_query_kind() {
+    let app = spawn_default().await;
+    let pid = project(&app, "Kinds").await;
+    let part = || {
+        multipart::Part::bytes(SPEC.as_bytes().to_vec())
+            .file_name("spec.md")
+            .mime_str("text/markdown")
+            .unwrap()
+    };
+    let upload = |form: multipart::Form, query: &str| {
+        app.http
+            .post(app.url(&format!("/api/projects/{pid}/documents{query}")))
+            .multipart(form)
+            .send()
+    };
+    let (status, doc) = status_json(
+        upload(
+            multipart::Form::new().part("file", part()),
+            "?kind=api_docs",
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 201, "{doc}");
+    assert_eq!(doc["kind"], "api_docs");
+
+    let form = multipart::Form::new()
+        .part("file", part())
+        .text("kind", "api_docs");
+    let (status, doc) = status_json(upload(form, "?kind=api_docs").await.unwrap()).await;
+    assert_eq!(
+        (status, doc["kind"].as_str()),
+        (201, Some("api_docs")),
+        "{doc}"
+    );
+
+    let form = multipart::Form::new()
+        .part("file", part())
+        .text("kind", "business_spec");
+    let (status, body) = status_json(upload(form, "?kind=api_docs").await.unwrap()).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("kind"), "{body}");
+    let (_, docs) = app.get(&format!("/api/projects/{pid}/documents")).await;
+    assert_eq!(
+        docs.as_array().unwrap().len(),
+        2,
+        "the refused upload stored nothing"
+    );
+}

@@ -567,3 +567,139 @@ async fn an_environment_publish_token_is_never_sent_to_a_registry_url_set_throug
     open_handle.stop(false).await;
     elsewhere_handle.stop(false).await;
 }
+
+/// Regression: a clone of a publishable project carried the source's contract signature into
+/// a revision whose ids (and so contract) the clone had rewritten: a `contract_signature_drift`
+/// blocker, and saving a new revision was refused with "Nothing changed". The clone now
+/// re-signs its revisions, and copies no publication records (they belong to the source).
+#[actix_web::test]
+async fn a_clone_of_a_publishable_project_is_publishable() {
+    let app = spawn_default().await;
+    let pid = authored_project(&app, "Expense Approvals").await;
+    let (status, publication) = app
+        .post(
+            &format!("/api/projects/{pid}/local-publications"),
+            &json!({"package_version": "1.0.0"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{publication}");
+
+    let (status, clone) = app
+        .post(
+            &format!("/api/projects/{pid}/clone"),
+            &json!({"id": "clone1"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{clone}");
+    let (status, package) = app.get("/api/projects/clone1/package").await;
+    assert_eq!(status, 200, "{package}");
+    assert_eq!(package["publishable"], true, "{}", package["findings"]);
+    let request = &package["request"];
+    assert_eq!(request["project_ref"], "clone1");
+    assert_eq!(
+        request["service_definition"]["compiled_contract_identity"]["signature"],
+        request["contract_signature"]
+    );
+    let (_, local) = app.get("/api/projects/clone1/local-publications").await;
+    assert_eq!(local, json!([]), "publications belong to the source");
+    let (status, body) = app
+        .post(
+            "/api/projects/clone1/local-publications",
+            &json!({"package_version": "1.0.0"}),
+        )
+        .await;
+    assert_eq!(status, 201, "the clone publishes on its own: {body}");
+    let (_, source) = app.get(&format!("/api/projects/{pid}/package")).await;
+    assert_eq!(source["publishable"], true, "{}", source["findings"]);
+}
+
+/// A clone copies no Registry publication records either; and a revision that drifted (here:
+/// compiled by upstream's code) can be fixed as the blocker says, by saving a new revision.
+#[actix_web::test]
+async fn clones_copy_no_registry_publications_and_drift_is_fixed_by_saving() {
+    let app = spawn_default().await;
+    let mut snapshot = fixture(SNAPSHOTS[1]);
+    let pid = snapshot["project"]["id"].as_str().unwrap().to_owned();
+    snapshot["records"]["pm_artifacts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({
+            "id": format!("{pid}-registry-publication-1"),
+            "project_id": pid,
+            "title": "Registry Publication linear@1.0.0",
+            "status": "frozen",
+            "data": {"artifact_type": "developer_registry_publication",
+                     "publication": {"package_id": "linear", "package_version": "1.0.0"}},
+        }));
+    let (status, body) = app.post("/api/project-snapshots/import", &snapshot).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, clone) = app
+        .post(
+            &format!("/api/projects/{pid}/clone"),
+            &json!({"id": "clone2"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{clone}");
+    let (_, remote) = app.get("/api/projects/clone2/registry-publications").await;
+    assert_eq!(remote, json!([]));
+    let (_, remote) = app
+        .get(&format!("/api/projects/{pid}/registry-publications"))
+        .await;
+    assert_eq!(remote.as_array().unwrap().len(), 1);
+
+    for project in [pid.as_str(), "clone2"] {
+        let (_, package) = app.get(&format!("/api/projects/{project}/package")).await;
+        assert_eq!(
+            package["findings"][0]["code"], "contract_signature_drift",
+            "{project}: a drift in the source is kept, not papered over"
+        );
+        let (status, saved) = app
+            .post(
+                &format!("/api/projects/{project}/developer/definition/revisions"),
+                &json!({}),
+            )
+            .await;
+        assert_eq!(status, 201, "{project}: {saved}");
+        let (_, package) = app.get(&format!("/api/projects/{project}/package")).await;
+        assert!(
+            !package["findings"]
+                .to_string()
+                .contains("contract_signature_drift"),
+            "{project}: {}",
+            package["findings"]
+        );
+        let (status, again) = app
+            .post(
+                &format!("/api/projects/{project}/developer/definition/revisions"),
+                &json!({}),
+            )
+            .await;
+        assert_eq!(status, 422, "{project}: nothing changed now: {again}");
+    }
+}
+
+/// Regression: a bad template id was reported as "invalid package_id".
+#[actix_web::test]
+async fn template_errors_name_the_template_fields() {
+    let app = spawn_default().await;
+    let pid = project(&app, "Templates").await;
+    let (status, body) = app
+        .get(&format!("/api/projects/{pid}/template?template_id=../../x"))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.starts_with("invalid template_id"), "{body}");
+    let (status, body) = app
+        .get(&format!(
+            "/api/projects/{pid}/template?template_version=x.y"
+        ))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid template_version"),
+        "{body}"
+    );
+}

@@ -251,3 +251,250 @@ async fn showcases_seed_idempotently_latest_version_per_package() {
     assert_eq!(report.snapshots.len(), 1);
     assert_eq!(report.snapshots[0].2, "imported", "{:?}", report.snapshots);
 }
+
+/// A Registry publication record as Studio stores it (a `pm_artifacts` row).
+fn registry_publication_row(pid: &str) -> Value {
+    json!({
+        "id": format!("{pid}-registry-publication-1"),
+        "project_id": pid,
+        "title": "Registry Publication gitlab-fronting@1.0.0",
+        "status": "frozen",
+        "data": {
+            "artifact_type": "developer_registry_publication",
+            "authority": "remote-registry",
+            "registry_url": "http://registry.example",
+            "publication": {"package_id": "gitlab-fronting", "package_version": "1.0.0"},
+            "trust": {"verdict": "trusted"},
+        },
+    })
+}
+
+async fn local_publications(app: &TestApp, pid: &str) -> Vec<Value> {
+    let (status, body) = app
+        .get(&format!("/api/projects/{pid}/local-publications"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body.as_array().unwrap().clone()
+}
+
+/// Regression: replacing a project by import deleted its local and Registry publication
+/// records (immutable history), after which a local version could be reused with other
+/// content. A published project is now never replaced: 409, and the records stay.
+#[actix_web::test]
+async fn importing_never_replaces_a_published_project() {
+    let app = spawn_default().await;
+
+    // Local publication made in Studio.
+    let pid = authored_project(&app, "Published").await;
+    let (status, publication) = app
+        .post(
+            &format!("/api/projects/{pid}/local-publications"),
+            &json!({"package_version": "1.0.0"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{publication}");
+    let (_, exported) = app.get(&format!("/api/projects/{pid}/export")).await;
+    let mut changed = exported.clone();
+    changed["records"]["local_publications"] = json!([]);
+    for snapshot in [&exported, &changed] {
+        let (status, body) = app
+            .post(
+                "/api/project-snapshots/import",
+                &json!({"snapshot": snapshot, "replace_existing": true}),
+            )
+            .await;
+        assert_eq!(status, 409, "{body}");
+        assert!(
+            body["detail"].as_str().unwrap().contains("publication"),
+            "{body}"
+        );
+    }
+    let kept = local_publications(&app, &pid).await;
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0]["id"], publication["id"]);
+    // The version stays taken.
+    let (status, body) = app
+        .post(
+            &format!("/api/projects/{pid}/local-publications"),
+            &json!({"package_version": "1.0.0"}),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+
+    // A Registry publication record (restored from a snapshot here).
+    let mut snapshot = fixture(SNAPSHOTS[0]);
+    let gid = snapshot["project"]["id"].as_str().unwrap().to_owned();
+    snapshot["records"]["pm_artifacts"]
+        .as_array_mut()
+        .unwrap()
+        .push(registry_publication_row(&gid));
+    let (status, body) = app.post("/api/project-snapshots/import", &snapshot).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("imported")),
+        "{body}"
+    );
+    let (status, body) = app.post("/api/project-snapshots/import", &snapshot).await;
+    assert_eq!(status, 409, "{body}");
+    let (_, remote) = app
+        .get(&format!("/api/projects/{gid}/registry-publications"))
+        .await;
+    assert_eq!(remote.as_array().unwrap().len(), 1, "{remote}");
+}
+
+/// Regression: seeding a newer showcase snapshot replaced the seeded project, deleting its
+/// publication records. Seeding keeps a published project as it is.
+#[actix_web::test]
+async fn seeding_never_deletes_publication_records() {
+    let app = spawn_default().await;
+    let db = Db::new(app.pool.clone());
+    let first = snapshots::seed_showcases(&db, None).await.unwrap();
+    assert_eq!(first.snapshots[0].2, "imported", "{:?}", first.snapshots);
+    let pid = first.snapshots[0].1.clone();
+    let before = local_publications(&app, &pid).await;
+    assert_eq!(before.len(), 1);
+
+    let builtin = snapshots::embedded_showcases();
+    let mut newer: Value = serde_json::from_str(&builtin[0].text).unwrap();
+    newer["published_packages"][0]["package_version"] = json!("0.2.0");
+    newer["project"]["summary"] = json!("A newer showcase.");
+    newer["records"]["local_publications"] = json!([]);
+    let dir = std::env::temp_dir().join(format!("studio-seed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("newer-0.2.0.studio-project-snapshot.json"),
+        serde_json::to_string(&newer).unwrap(),
+    )
+    .unwrap();
+    let second = snapshots::seed_showcases(&db, Some(&dir)).await;
+    std::fs::remove_dir_all(&dir).unwrap();
+    let second = second.unwrap();
+    assert_eq!(second.snapshots.len(), 1, "{:?}", second.snapshots);
+    assert!(
+        second.snapshots[0].2.starts_with("kept_existing"),
+        "{:?}",
+        second.snapshots
+    );
+    assert_eq!(local_publications(&app, &pid).await, before);
+}
+
+/// Regression: a snapshot whose document bytes no longer matched its recorded hash imported
+/// with a warning, and downloads then promised the old hash.
+#[actix_web::test]
+async fn tampered_document_hashes_are_recomputed() {
+    let app = spawn_default().await;
+    let mut snapshot = fixture(SNAPSHOTS[1]);
+    let pid = snapshot["project"]["id"].as_str().unwrap().to_owned();
+    let tampered = b"# Tampered\n\nNot what was exported.\n".to_vec();
+    let doc = &mut snapshot["records"]["project_documents"][0];
+    let doc_id = doc["id"].as_str().unwrap().to_owned();
+    let old_hash = doc["content_hash"].as_str().unwrap().to_owned();
+    doc["content"]["data"] = json!(base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        &tampered
+    ));
+    let (status, result) = app.post("/api/project-snapshots/import", &snapshot).await;
+    assert_eq!(status, 200, "{result}");
+    assert!(result["warnings"].to_string().contains(&doc_id), "{result}");
+    let response = app
+        .http
+        .get(app.url(&format!("/api/projects/{pid}/documents/{doc_id}/download")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let header = response.headers()["x-content-sha256"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let bytes = response.bytes().await.unwrap();
+    assert_eq!(bytes.as_ref(), tampered.as_slice());
+    assert_eq!(header, signing::sha256_hex(&bytes));
+    assert_ne!(header, old_hash);
+    let (_, doc) = app
+        .get(&format!("/api/projects/{pid}/documents/{doc_id}"))
+        .await;
+    assert_eq!(doc["content_hash"], header, "{doc}");
+}
+
+/// Regression: importing a new project into an existing workspace id rewrote that workspace's
+/// name and summary for every project in it. The existing workspace is used as it is.
+#[actix_web::test]
+async fn importing_never_edits_an_existing_workspace() {
+    let app = spawn_default().await;
+    let (status, body) = app
+        .post(
+            "/api/workspaces",
+            &json!({"id": "team-keep", "name": "Keep", "summary": "Ours."}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let mut snapshot = fixture(SNAPSHOTS[0]);
+    snapshot["workspace"]["id"] = json!("team-keep");
+    snapshot["workspace"]["name"] = json!("Overwritten");
+    snapshot["workspace"]["summary"] = json!("Overwritten.");
+    snapshot["project"]["workspace_id"] = json!("team-keep");
+    for c in snapshot["workspace_connections"].as_array_mut().unwrap() {
+        c["workspace_id"] = json!("team-keep");
+    }
+    let (status, body) = app.post("/api/project-snapshots/import", &snapshot).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, workspace) = app.get("/api/workspaces/team-keep").await;
+    assert_eq!(workspace["name"], "Keep", "{workspace}");
+    assert_eq!(workspace["summary"], "Ours.", "{workspace}");
+    let pid = snapshot["project"]["id"].as_str().unwrap();
+    let (_, project) = app.get(&format!("/api/projects/{pid}")).await;
+    assert_eq!(project["workspace_id"], "team-keep");
+}
+
+/// Regression: collisions answered "A record with this id already exists." without naming it.
+#[actix_web::test]
+async fn collisions_name_the_record() {
+    let app = spawn_default().await;
+    let snapshot = fixture(SNAPSHOTS[0]);
+    let pid = snapshot["project"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.post("/api/project-snapshots/import", &snapshot).await.0,
+        200
+    );
+    let other = project(&app, "Other").await;
+    let (status, body) = app
+        .post(&format!("/api/projects/{other}/clone"), &json!({"id": pid}))
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(
+        body["detail"],
+        format!("A project with id {pid:?} already exists."),
+    );
+
+    // Another project reusing a document id of the first.
+    let mut clash = snapshot.clone();
+    clash["project"]["id"] = json!("clash-project");
+    for table in clash["records"].as_object_mut().unwrap().values_mut() {
+        for row in table.as_array_mut().unwrap() {
+            for key in ["project_id", "studio_project_id"] {
+                if row.get(key).is_some() {
+                    row[key] = json!("clash-project");
+                }
+            }
+            // Only the documents keep their ids.
+            if row.get("content").is_none() {
+                let id = row["id"].as_str().unwrap().to_owned();
+                row["id"] = json!(format!("clash-{id}"));
+            }
+        }
+    }
+    clash["records"]["proposals"] = json!([]);
+    clash["records"]["shapes"] = json!([]);
+    clash["records"]["evaluations"] = json!([]);
+    let doc_id = clash["records"]["project_documents"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, body) = app.post("/api/project-snapshots/import", &clash).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(
+        body["detail"],
+        format!("A document with id {doc_id:?} already exists."),
+    );
+}

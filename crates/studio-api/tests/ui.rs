@@ -485,3 +485,38 @@ async fn every_response_carries_the_security_headers() {
     assert_eq!(headers["x-frame-options"], "DENY");
     assert_eq!(headers["x-content-type-options"], "nosniff");
 }
+
+/// Regression: a form field that is not UTF-8 once percent-decoded was stored with U+FFFD
+/// and reported saved. It is refused with 400, as the JSON API refuses such a body.
+#[actix_web::test]
+async fn forms_with_invalid_utf8_are_refused() {
+    let app = spawn_default().await;
+    let http = no_redirects();
+    let pid = project(&app, "Strict").await;
+    let response = http
+        .post(app.url(&format!("/studio/projects/{pid}/edit")))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("name=Strict&summary=%C3%28")
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = status_json(response).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("summary"),
+        "{body}"
+    );
+    let (_, stored) = app.get(&format!("/api/projects/{pid}")).await;
+    assert_eq!(stored["summary"], "", "{stored}");
+
+    // Valid UTF-8, percent-encoded, still works.
+    let location = submit(
+        &http,
+        app.url(&format!("/studio/projects/{pid}/edit")),
+        &[("name", "Strict"), ("summary", "Caf\u{e9} + tea")],
+    )
+    .await;
+    assert!(location.contains("notice="), "{location}");
+    let (_, stored) = app.get(&format!("/api/projects/{pid}")).await;
+    assert_eq!(stored["summary"], "Caf\u{e9} + tea");
+}

@@ -88,7 +88,7 @@ pub async fn read_upload(
         }
     }
     if content_type.starts_with("multipart/form-data") {
-        return read_multipart(req, payload, max).await;
+        return read_multipart(req, payload, max, query).await;
     }
     if content_type.starts_with("application/json") {
         let body = read_body(payload, max.saturating_mul(4) / 3 + 64 * 1024).await?;
@@ -133,15 +133,35 @@ pub async fn read_upload(
     })
 }
 
-async fn read_multipart(req: &HttpRequest, payload: web::Payload, max: usize) -> Result<Upload> {
+/// Refuses a form field that contradicts the same setting given in the query.
+fn agree(name: &str, query: Option<&str>, form: &str) -> Result<()> {
+    match query {
+        Some(q) if q != form => Err(Error::BadRequest(format!(
+            "{name} is {q:?} in the query but {form:?} in the form; give it once, or the same in both."
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Reads a multipart upload. The query's `kind`, `title` and `source_path` apply here too (as
+/// for a raw upload); a form field may repeat one but not contradict it.
+async fn read_multipart(
+    req: &HttpRequest,
+    payload: web::Payload,
+    max: usize,
+    query: RawUploadQuery,
+) -> Result<Upload> {
     let mut multipart = Multipart::new(req.headers(), payload);
+    let query_kind = query.kind;
+    let query_title = query.title.clone();
+    let query_source = query.source_path.clone();
     let mut upload = Upload {
         id: None,
-        title: None,
-        kind: DocumentKind::Reference,
+        title: query.title,
+        kind: query.kind.unwrap_or(DocumentKind::Reference),
         filename: String::new(),
         media_type: None,
-        source_path: String::new(),
+        source_path: query.source_path.unwrap_or_default(),
         content: Vec::new(),
     };
     let mut saw_file = false;
@@ -179,14 +199,28 @@ async fn read_multipart(req: &HttpRequest, payload: web::Payload, max: usize) ->
         let text = || String::from_utf8_lossy(&bytes).trim().to_owned();
         match name.as_str() {
             "file" => upload.content = bytes,
-            "title" => upload.title = Some(text()).filter(|t| !t.is_empty()),
+            "title" => {
+                let title = text();
+                if !title.is_empty() {
+                    agree("title", query_title.as_deref(), &title)?;
+                    upload.title = Some(title);
+                }
+            }
             "kind" => {
                 let kind = text();
                 if !kind.is_empty() {
-                    upload.kind = DocumentKind::parse(&kind)?;
+                    let kind = DocumentKind::parse(&kind)?;
+                    agree("kind", query_kind.map(|k| k.as_str()), kind.as_str())?;
+                    upload.kind = kind;
                 }
             }
-            "source_path" => upload.source_path = text(),
+            "source_path" => {
+                let source = text();
+                if !source.is_empty() {
+                    agree("source_path", query_source.as_deref(), &source)?;
+                    upload.source_path = source;
+                }
+            }
             "filename" => {
                 let name = text();
                 if !name.is_empty() {
@@ -295,7 +329,9 @@ pub(crate) fn file_response(document: &Document, bytes: Vec<u8>) -> HttpResponse
         .insert_header(disposition)
         .insert_header(("x-content-type-options", "nosniff"))
         .insert_header(("content-security-policy", DOWNLOAD_CSP))
-        .insert_header(("x-content-sha256", document.content_hash.as_str()))
+        // Hashed from the bytes sent, not read from the record: the header is a promise about
+        // this body, whatever an older import stored.
+        .insert_header(("x-content-sha256", crate::hashing::document_hash(&bytes)))
         .body(bytes)
 }
 

@@ -79,7 +79,7 @@ pub(super) async fn delete(
 
 #[utoipa::path(post, path = "/api/projects/{project_id}/clone", tag = "projects", request_body = CloneBody,
     params(("project_id" = String, Path, description = "Project to copy")),
-    responses((status = 201, body = Project), (status = 404), (status = 409)))]
+    responses((status = 201, body = Project), (status = 404), (status = 409, description = "The new project id already exists (the detail names it)")))]
 pub(super) async fn clone(
     state: web::Data<AppState>,
     id: web::Path<ProjectId>,
@@ -107,8 +107,17 @@ pub(super) async fn export(
         .json(snapshot))
 }
 
+/// Imports an `anip-studio-project-snapshot/v1`, in one transaction.
+///
+/// Rules: a project with the same id is replaced (`replace_existing`, default true) unless it
+/// has publication records (local or Registry): those are immutable history, so replacing a
+/// published project is refused with 409 (import under another project id, or delete the
+/// project first). An existing workspace with the snapshot's workspace id is used as it is:
+/// its name, summary and connections are never changed by an import. Document content
+/// hashes are recomputed from the bytes (a differing recorded hash is reported in
+/// `warnings`).
 #[utoipa::path(post, path = "/api/project-snapshots/import", tag = "snapshots", request_body = ImportBody,
-    responses((status = 200, body = ImportResult), (status = 409, description = "A record id belongs to another project"), (status = 413), (status = 422, description = "Not a valid snapshot")))]
+    responses((status = 200, body = ImportResult), (status = 409, description = "A record id already exists (the detail names it), or the project to replace has publication records"), (status = 413), (status = 422, description = "Not a valid snapshot")))]
 pub(super) async fn import_snapshot(
     state: web::Data<AppState>,
     body: web::Json<Value>,

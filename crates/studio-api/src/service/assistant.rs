@@ -125,7 +125,70 @@ pub async fn propose_capabilities(
         .await?)
 }
 
-/// Writes the accepted parts of a proposal.
+/// What accepting will write, checked in full before anything is written.
+enum Plan {
+    Sections(Vec<product::SectionWrite>),
+    Capabilities(Vec<Value>),
+}
+
+/// Checks every accepted item of a proposal, so that a bad one refuses the whole acceptance
+/// before anything is written.
+fn plan(body: &AcceptBody) -> Result<Plan> {
+    match body.kind.as_str() {
+        "sections" => {
+            let mut writes = Vec::new();
+            let mut seen = Vec::new();
+            for key in &body.accepted {
+                let section = SectionKey::parse(key)?;
+                if seen.contains(&section) {
+                    return Err(Error::Unprocessable(format!(
+                        "Section {key} is accepted twice."
+                    )));
+                }
+                seen.push(section);
+                let data = body
+                    .proposal
+                    .get("sections")
+                    .and_then(|sections| sections.get(key))
+                    .cloned()
+                    .ok_or_else(|| {
+                        Error::Unprocessable(format!("The proposal has no {key} section."))
+                    })?;
+                writes.push(product::prepare_section(
+                    section,
+                    product::SectionBody {
+                        data,
+                        title: None,
+                        expected_content_hash: None,
+                    },
+                )?);
+            }
+            Ok(Plan::Sections(writes))
+        }
+        "capabilities" => {
+            let candidates = rules::array(&body.proposal, "candidates");
+            body.accepted
+                .iter()
+                .map(|id| {
+                    candidates
+                        .iter()
+                        .find(|c| rules::field(c, "client_id") == *id)
+                        .cloned()
+                        .ok_or_else(|| {
+                            Error::Unprocessable(format!("The proposal has no candidate {id:?}."))
+                        })
+                })
+                .collect::<Result<_>>()
+                .map(Plan::Capabilities)
+        }
+        other => Err(Error::Unprocessable(format!(
+            "kind must be sections or capabilities, not {other:?}"
+        ))),
+    }
+}
+
+/// Writes the accepted parts of a proposal and the acceptance record, all in one transaction:
+/// every accepted item is checked first, and either everything is written or nothing is.
 pub async fn accept(db: &Db, project_id: &ProjectId, body: AcceptBody) -> Result<Accepted> {
     super::check_json("proposal", &body.proposal)?;
     if body.accepted.is_empty() {
@@ -133,39 +196,21 @@ pub async fn accept(db: &Db, project_id: &ProjectId, body: AcceptBody) -> Result
             "Accept at least one item of the proposal.".into(),
         ));
     }
-    let written = match body.kind.as_str() {
-        "sections" => {
+    let plan = plan(&body)?;
+    let mut client = db.client().await?;
+    let tx = client.transaction().await?;
+    let project_row = super::project_for_update(&tx, project_id.as_str()).await?;
+    let pid = project_row.id.clone();
+    let written = match plan {
+        Plan::Sections(writes) => {
             let mut written = Vec::new();
-            for key in &body.accepted {
-                let section = SectionKey::parse(key)?;
-                let data = body
-                    .proposal
-                    .pointer(&format!("/sections/{key}"))
-                    .cloned()
-                    .ok_or_else(|| {
-                        Error::Unprocessable(format!("The proposal has no {key} section."))
-                    })?;
-                written.push(
-                    product::save_section(
-                        db,
-                        project_id,
-                        section,
-                        product::SectionBody {
-                            data,
-                            title: None,
-                            expected_content_hash: None,
-                        },
-                    )
-                    .await?,
-                );
+            for write in writes {
+                written.push(product::write_section(&tx, &pid, write).await?);
             }
             written
         }
-        "capabilities" => vec![accept_capabilities(db, project_id, &body).await?],
-        other => {
-            return Err(Error::Unprocessable(format!(
-                "kind must be sections or capabilities, not {other:?}"
-            )))
+        Plan::Capabilities(chosen) => {
+            vec![accept_capabilities(&tx, &project_row, &chosen).await?]
         }
     };
     let data = json!({
@@ -176,11 +221,6 @@ pub async fn accept(db: &Db, project_id: &ProjectId, body: AcceptBody) -> Result
         "written_artifact_ids": written.iter().map(|a| a.id.clone()).collect::<Vec<_>>(),
         "accepted_at": crate::timefmt::now_js(),
     });
-    let mut client = db.client().await?;
-    let tx = client.transaction().await?;
-    let pid = super::project_for_update(&tx, project_id.as_str())
-        .await?
-        .id;
     let acceptance = Artifact {
         id: ids::new_id("assistant-acceptance"),
         project_id: pid.clone(),
@@ -205,29 +245,15 @@ pub async fn accept(db: &Db, project_id: &ProjectId, body: AcceptBody) -> Result
 }
 
 /// Merges accepted candidates into the developer definition (creating it from the project
-/// when there is none yet), with a topology binding for each new service.
+/// when there is none yet), with a topology binding for each new service, inside the caller's
+/// transaction.
 async fn accept_capabilities(
-    db: &Db,
-    project_id: &ProjectId,
-    body: &AcceptBody,
+    tx: &impl store::GenericClient,
+    project_row: &crate::model::Project,
+    chosen: &[Value],
 ) -> Result<Artifact> {
-    let candidates = rules::array(&body.proposal, "candidates");
-    let chosen: Vec<&Value> = body
-        .accepted
-        .iter()
-        .map(|id| {
-            candidates
-                .iter()
-                .find(|c| rules::field(c, "client_id") == *id)
-                .ok_or_else(|| {
-                    Error::Unprocessable(format!("The proposal has no candidate {id:?}."))
-                })
-        })
-        .collect::<Result<_>>()?;
-    let client = db.client().await?;
-    let project_row = project(&client, project_id.as_str()).await?;
     if store::artifacts::get(
-        &client,
+        tx,
         Table::PmArtifacts,
         &project_row.id,
         &baseline::baseline_id(&project_row.id),
@@ -238,13 +264,12 @@ async fn accept_capabilities(
         return Err(Error::Unprocessable("Lock the developer baseline before accepting capabilities into the developer definition.".into()));
     }
     let current = store::artifacts::get(
-        &client,
+        tx,
         Table::PmArtifacts,
         &project_row.id,
         &contract::definition_id(&project_row.id),
     )
     .await?;
-    drop(client);
     let mut data = current.as_ref().map(|a| a.data.clone()).unwrap_or_else(|| {
         json!({
             "identity": {"system_name": project_row.name, "domain_name": project_row.domain,
@@ -310,13 +335,10 @@ async fn accept_capabilities(
             }
         }
     }
-    developer::save_definition(
-        db,
-        project_id,
-        developer::DefinitionBody {
-            data,
-            expected_content_hash: current.map(|c| c.content_hash),
-        },
-    )
-    .await
+    let body = developer::DefinitionBody {
+        data,
+        expected_content_hash: current.map(|c| c.content_hash),
+    };
+    developer::check_definition(&body)?;
+    developer::write_definition(tx, &project_row.id, body).await
 }

@@ -334,14 +334,32 @@ pub async fn save_definition(
     project_id: &ProjectId,
     body: DefinitionBody,
 ) -> Result<Artifact> {
-    if !body.data.is_object() {
-        return Err(Error::Unprocessable("data must be a JSON object".into()));
-    }
-    check_json("data", &body.data)?;
+    check_definition(&body)?;
     let mut client = db.client().await?;
     let tx = client.transaction().await?;
     let pid = project_for_update(&tx, project_id.as_str()).await?.id;
-    let baseline_record = pm(&tx, &pid, &baseline::baseline_id(&pid))
+    let stored = write_definition(&tx, &pid, body).await?;
+    tx.commit().await?;
+    Ok(stored)
+}
+
+/// What can be refused about a definition write without the database.
+pub(crate) fn check_definition(body: &DefinitionBody) -> Result<()> {
+    if !body.data.is_object() {
+        return Err(Error::Unprocessable("data must be a JSON object".into()));
+    }
+    check_json("data", &body.data)
+}
+
+/// Writes the working definition inside the caller's transaction (the project must already be
+/// locked by it, and the body checked by [`check_definition`]).
+pub(crate) async fn write_definition(
+    tx: &impl GenericClient,
+    pid: &str,
+    body: DefinitionBody,
+) -> Result<Artifact> {
+    let pid = pid.to_owned();
+    let baseline_record = pm(tx, &pid, &baseline::baseline_id(&pid))
         .await?
         .ok_or_else(|| {
             Error::Unprocessable(
@@ -349,7 +367,7 @@ pub async fn save_definition(
             )
         })?;
     let id = contract::definition_id(&pid);
-    let current = pm(&tx, &pid, &id).await?;
+    let current = pm(tx, &pid, &id).await?;
     if let Some(expected) = &body.expected_content_hash {
         let now = current
             .as_ref()
@@ -388,11 +406,10 @@ pub async fn save_definition(
         created_at: String::new(),
         updated_at: String::new(),
     };
-    let stored = store::artifacts::upsert_pm(&tx, &record)
+    let stored = store::artifacts::upsert_pm(tx, &record)
         .await?
         .ok_or_else(|| Error::Conflict(format!("Record id {id:?} is used by another project.")))?;
-    store::projects::touch(&tx, &pid).await?;
-    tx.commit().await?;
+    store::projects::touch(tx, &pid).await?;
     Ok(stored)
 }
 
@@ -455,6 +472,41 @@ fn compile(
     })
 }
 
+/// The contract signature compiling `revision_data` against the project's current baseline
+/// gives now (`None` when the project has no baseline).
+pub(crate) async fn recompiled_signature(
+    c: &impl GenericClient,
+    project_row: &Project,
+    revision_data: &Value,
+) -> Result<Option<String>> {
+    let Some(baseline_record) =
+        pm(c, &project_row.id, &baseline::baseline_id(&project_row.id)).await?
+    else {
+        return Ok(None);
+    };
+    let records = baseline_records(c, &project_row.id, &baseline_record.data).await?;
+    let saved_at = revision_data
+        .pointer("/saved_revision/saved_at")
+        .map(|v| rules::text(Some(v)))
+        .unwrap_or_default();
+    let document = compile(
+        project_row,
+        &baseline_record.data,
+        &records,
+        revision_data,
+        &saved_at,
+    );
+    Ok(Some(contract::signature(&document)))
+}
+
+/// The signature a revision recorded (`""` when none).
+pub(crate) fn recorded_signature(revision_data: &Value) -> String {
+    revision_data
+        .pointer("/compiled_contract_identity/signature")
+        .map(|v| rules::text(Some(v)))
+        .unwrap_or_default()
+}
+
 /// Freezes the working definition as the next revision, compiling its contract and
 /// recording the contract signature in the revision and in the working definition.
 pub async fn save_revision(
@@ -494,7 +546,18 @@ pub async fn save_revision(
     let source_inputs = baseline::definition_source_inputs(&baseline_record.data);
     if let Some(revision) = &latest {
         let same_inputs = revision.data.get("source_inputs") == Some(&source_inputs);
-        if same_inputs && authored(&revision.data) == authored(&draft.data) {
+        // Unchanged, unless the latest revision's recorded signature no longer matches its
+        // recompiled contract (`contract_signature_drift`): saving again is the fix for that.
+        let drifted = || async {
+            let recorded = recorded_signature(&revision.data);
+            Ok::<bool, Error>(
+                !recorded.is_empty()
+                    && recompiled_signature(&tx, &project_row, &revision.data)
+                        .await?
+                        .is_some_and(|now| now != recorded),
+            )
+        };
+        if same_inputs && authored(&revision.data) == authored(&draft.data) && !drifted().await? {
             return Err(Error::Unprocessable(format!(
                 "Nothing changed since developer definition revision {}.",
                 latest_number.unwrap_or_default()

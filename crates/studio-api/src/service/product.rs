@@ -102,13 +102,17 @@ fn rules_type(a: &Artifact) -> String {
     crate::rules::field(&a.data, "artifact_type")
 }
 
-/// Writes a section (content hash recomputed; optimistic check when asked).
-pub async fn save_section(
-    db: &Db,
-    project_id: &ProjectId,
+/// A section write checked and ready to store: everything that can be refused without the
+/// database has been, so several can be validated before any is written.
+pub(crate) struct SectionWrite {
     key: SectionKey,
-    body: SectionBody,
-) -> Result<Artifact> {
+    data: Value,
+    title: String,
+    expected_content_hash: Option<String>,
+}
+
+/// Checks a section write without touching the database.
+pub(crate) fn prepare_section(key: SectionKey, body: SectionBody) -> Result<SectionWrite> {
     let data = product::section_data(key, body.data).map_err(Error::Unprocessable)?;
     check_json("data", &data)?;
     let title = body
@@ -116,12 +120,25 @@ pub async fn save_section(
         .filter(|t| !t.trim().is_empty())
         .unwrap_or_else(|| key.title().to_owned());
     super::check_text("title", &title, 500)?;
-    let mut client = db.client().await?;
-    let tx = client.transaction().await?;
-    project_for_update(&tx, project_id.as_str()).await?;
-    let id = product::section_id(project_id.as_str(), key);
-    let current = store::artifacts::get(&tx, Table::PmArtifacts, project_id.as_str(), &id).await?;
-    if let Some(expected) = &body.expected_content_hash {
+    Ok(SectionWrite {
+        key,
+        data,
+        title: title.trim().to_owned(),
+        expected_content_hash: body.expected_content_hash,
+    })
+}
+
+/// Writes a prepared section inside the caller's transaction (the project must already be
+/// locked by it).
+pub(crate) async fn write_section(
+    tx: &impl store::GenericClient,
+    project_id: &str,
+    write: SectionWrite,
+) -> Result<Artifact> {
+    let key = write.key;
+    let id = product::section_id(project_id, key);
+    let current = store::artifacts::get(tx, Table::PmArtifacts, project_id, &id).await?;
+    if let Some(expected) = &write.expected_content_hash {
         let now = current
             .as_ref()
             .map(|a| a.content_hash.as_str())
@@ -135,20 +152,35 @@ pub async fn save_section(
     }
     let artifact = Artifact {
         id: id.clone(),
-        project_id: project_id.as_str().to_owned(),
-        title: title.trim().to_owned(),
+        project_id: project_id.to_owned(),
+        title: write.title,
         status: "active".to_owned(),
-        content_hash: hashing::content_hash(&data),
-        data,
+        content_hash: hashing::content_hash(&write.data),
+        data: write.data,
         role: None,
         requirements_id: None,
         created_at: String::new(),
         updated_at: String::new(),
     };
-    let stored = store::artifacts::upsert_pm(&tx, &artifact)
+    let stored = store::artifacts::upsert_pm(tx, &artifact)
         .await?
         .ok_or_else(|| Error::Conflict(format!("Record id {id:?} is used by another project.")))?;
-    store::projects::touch(&tx, project_id.as_str()).await?;
+    store::projects::touch(tx, project_id).await?;
+    Ok(stored)
+}
+
+/// Writes a section (content hash recomputed; optimistic check when asked).
+pub async fn save_section(
+    db: &Db,
+    project_id: &ProjectId,
+    key: SectionKey,
+    body: SectionBody,
+) -> Result<Artifact> {
+    let write = prepare_section(key, body)?;
+    let mut client = db.client().await?;
+    let tx = client.transaction().await?;
+    project_for_update(&tx, project_id.as_str()).await?;
+    let stored = write_section(&tx, project_id.as_str(), write).await?;
     tx.commit().await?;
     Ok(stored)
 }

@@ -6,11 +6,12 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
-use super::{check_json, check_text, project};
+use super::{check_json, check_text, developer, project, publish};
 use crate::error::{Error, Result};
 use crate::hashing;
 use crate::ids::{self, ProjectId, ProjectType, WorkspaceId};
-use crate::model::{DiscoveryRecord, Evaluation, Project, ProjectDetail, SavedDesign};
+use crate::model::{Artifact, DiscoveryRecord, Evaluation, Project, ProjectDetail, SavedDesign};
+use crate::rules::{self, contract};
 use crate::store::{
     self, artifacts::Table, projects::NewProject, snapshots::SavedDesignTable, Db, GenericClient,
 };
@@ -253,8 +254,11 @@ fn replacements(map: &HashMap<String, String>) -> Vec<(String, String)> {
 
 /// Deep-copies a project with new ids: every design record, document, evaluation and saved
 /// design, references between them rewritten, content hashes recomputed and frozen hashes
-/// (evaluations, baseline, revisions) pointed at the copies. Local publications are not
-/// copied: they record what the source project published.
+/// (evaluations, baseline, revisions) pointed at the copies. Publication records (local and
+/// Registry) are not copied: they record what the source project published. A developer
+/// revision whose recorded contract signature matched its compiled contract in the source is
+/// re-signed for the copy (its ids and name changed, so its contract did), so a clone of a
+/// publishable project is publishable; one that had drifted in the source keeps its drift.
 pub async fn clone(db: &Db, source: &ProjectId, body: CloneBody) -> Result<Project> {
     check_fields(
         body.name.as_deref(),
@@ -298,13 +302,20 @@ pub async fn clone(db: &Db, source: &ProjectId, body: CloneBody) -> Result<Proje
         },
     )
     .await?;
-    copy_records(&tx, &original.id, &target).await?;
+    let copy = project(&tx, &target).await?;
+    copy_records(&tx, &original, &copy).await?;
     let copy = project(&tx, &target).await?;
     tx.commit().await?;
     Ok(copy)
 }
 
-async fn copy_records(tx: &impl GenericClient, source: &str, target: &str) -> Result<()> {
+async fn copy_records(
+    tx: &impl GenericClient,
+    original: &Project,
+    copy_project: &Project,
+) -> Result<()> {
+    let source = original.id.as_str();
+    let target = copy_project.id.as_str();
     const TABLES: [(Table, &str); 6] = [
         (Table::Requirements, "requirement"),
         (Table::Scenarios, "scenario"),
@@ -359,8 +370,21 @@ async fn copy_records(tx: &impl GenericClient, source: &str, target: &str) -> Re
     // baseline, revisions, evaluations) must refer to the new hashes.
     let mut hashes: HashMap<String, String> = HashMap::new();
     let mut pairs = replacements(&ids_map);
+    // Developer revisions and the working definition go last: they are re-signed against the
+    // copied baseline and records, and the definition carries its revision's signature.
+    let mut deferred: Vec<&Artifact> = Vec::new();
     for (table, rows) in &loaded {
         for row in rows {
+            if *table == Table::PmArtifacts {
+                match rules::field(&row.data, "artifact_type").as_str() {
+                    publish::REGISTRY_PUBLICATION_TYPE => continue,
+                    contract::REVISION_TYPE | contract::DEFINITION_TYPE => {
+                        deferred.push(row);
+                        continue;
+                    }
+                    _ => {}
+                }
+            }
             let mut copy = row.clone();
             copy.id = ids_map[&row.id].clone();
             copy.project_id = target.to_owned();
@@ -376,6 +400,44 @@ async fn copy_records(tx: &impl GenericClient, source: &str, target: &str) -> Re
             }
             store::artifacts::insert(tx, *table, &copy, None, None).await?;
         }
+    }
+    let revision_number = |a: &Artifact| {
+        a.data
+            .pointer("/saved_revision/revision_number")
+            .and_then(Value::as_i64)
+    };
+    deferred.sort_by_key(|a| {
+        (
+            rules::field(&a.data, "artifact_type") == contract::DEFINITION_TYPE,
+            revision_number(a),
+        )
+    });
+    for row in deferred {
+        let mut copy = row.clone();
+        copy.id = ids_map[&row.id].clone();
+        copy.project_id = target.to_owned();
+        copy.data = remap(&row.data, &pairs);
+        if rules::field(&row.data, "artifact_type") == contract::REVISION_TYPE {
+            let recorded = developer::recorded_signature(&row.data);
+            let matched = !recorded.is_empty()
+                && developer::recompiled_signature(tx, original, &row.data)
+                    .await?
+                    .is_some_and(|now| now == recorded);
+            if matched {
+                if let Some(signature) =
+                    developer::recompiled_signature(tx, copy_project, &copy.data).await?
+                {
+                    copy.data["compiled_contract_identity"]["signature"] = json!(signature);
+                    hashes.insert(recorded, signature);
+                }
+            }
+        }
+        copy.content_hash = hashing::content_hash(&copy.data);
+        if copy.content_hash != row.content_hash {
+            hashes.insert(row.content_hash.clone(), copy.content_hash.clone());
+        }
+        pairs = replacements(&ids_map.clone().into_iter().chain(hashes.clone()).collect());
+        store::artifacts::insert(tx, Table::PmArtifacts, &copy, None, None).await?;
     }
     let pairs = replacements(&ids_map.clone().into_iter().chain(hashes.clone()).collect());
     let mapped = |id: &Option<String>| {

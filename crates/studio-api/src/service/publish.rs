@@ -463,11 +463,12 @@ pub async fn template_preview(
         .as_deref()
         .filter(|t| !t.trim().is_empty())
     {
-        Some(id) => PackageId::parse(id.trim())?,
+        Some(id) => PackageId::parse_as("template_id", id.trim())?,
         None => PackageId::slug_from(&format!("{} starter", project_row.name))
             .ok_or_else(|| Error::Unprocessable("Choose a template_id.".into()))?,
     };
-    let version = PackageVersion::parse(
+    let version = PackageVersion::parse_as(
+        "template_version",
         options
             .template_version
             .as_deref()

@@ -5,7 +5,12 @@
 //! loss), every record must belong to the snapshot's project, and the whole import is one
 //! transaction. Records are restored as frozen: their content hashes are kept (baselines and
 //! evaluations refer to them); a hash that does not match its content is reported as a
-//! warning.
+//! warning. Documents are the exception: their hash is recomputed from the bytes, because
+//! downloads promise it (`x-content-sha256`).
+//!
+//! Architecture Invariant: an import never edits what it does not own. An existing workspace
+//! (name, summary, connections) is used as it is, and a project with publication records is
+//! never replaced (409), so publication history survives imports and showcase seeding.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -480,6 +485,7 @@ pub async fn import(
                 warnings: vec![],
             });
         }
+        refuse_replacing_publications(&tx, &pid).await?;
         store::projects::delete(&tx, &pid).await?;
     }
     let mut warnings = Vec::new();
@@ -497,6 +503,25 @@ pub async fn import(
     })
 }
 
+/// Publication records (local and Registry) are immutable history, with digests, receipts and
+/// trust verdicts; replacing a project deletes its records, so a project that has any is never
+/// replaced by an import (seeding included): 409 naming why.
+async fn refuse_replacing_publications(tx: &impl GenericClient, pid: &str) -> Result<()> {
+    let local = store::publications::list(tx, pid).await?.len();
+    let registry = store::artifacts::pm_by_type(tx, pid, super::publish::REGISTRY_PUBLICATION_TYPE)
+        .await?
+        .len();
+    if local + registry > 0 {
+        return Err(Error::Conflict(format!(
+            "Project {pid:?} has publication records ({local} local, {registry} Registry); \
+             publications are immutable history, so an import never replaces a published \
+             project. Import the snapshot under another project id, or delete the project \
+             first."
+        )));
+    }
+    Ok(())
+}
+
 async fn write(
     tx: &impl GenericClient,
     s: SnapshotIn,
@@ -505,7 +530,9 @@ async fn write(
 ) -> Result<()> {
     let pid = s.project.id.as_str().to_owned();
     let ws = &s.workspace;
-    store::workspaces::upsert(
+    // An existing workspace is used as it is: its name, summary and connections belong to
+    // every project in it, and an import of one project must not rewrite them.
+    store::workspaces::insert_if_absent(
         tx,
         ws.id.as_str(),
         &ws.name,
@@ -688,18 +715,15 @@ async fn write(
             )));
         }
         let bytes = document_bytes(row.id.as_str(), &row.content)?;
-        let computed = hashing::document_hash(&bytes);
-        let content_hash = if row.content_hash.is_empty() {
-            computed
-        } else {
-            if row.content_hash != computed {
-                warnings.push(format!(
-                    "document {}: recorded content_hash differs from its bytes",
-                    row.id
-                ));
-            }
-            row.content_hash
-        };
+        // Downloads send the stored hash as `x-content-sha256`: it is always the hash of the
+        // bytes stored, whatever the snapshot recorded.
+        let content_hash = hashing::document_hash(&bytes);
+        if !row.content_hash.is_empty() && row.content_hash != content_hash {
+            warnings.push(format!(
+                "document {}: recorded content_hash {} differs from its bytes; stored the hash of the bytes, {content_hash}",
+                row.id, row.content_hash
+            ));
+        }
         let d = Document {
             id: row.id.as_str().to_owned(),
             project_id: row.project_id,
@@ -1015,7 +1039,8 @@ pub fn latest_per_package(files: Vec<(ShowcaseFile, Value)>) -> Vec<(ShowcaseFil
 #[derive(Debug, Serialize)]
 pub struct SeedReport {
     /// `(file, project, status)` per seeded snapshot; status `imported`, `replaced`,
-    /// `unchanged` or `failed: …`.
+    /// `unchanged`, `kept_existing: …` (a conflict, such as a project with publication
+    /// records, kept what exists) or `failed: …`.
     pub snapshots: Vec<(String, String, String)>,
 }
 
@@ -1064,6 +1089,8 @@ pub async fn seed_showcases(db: &Db, dir: Option<&Path>) -> Result<SeedReport> {
         .await;
         let status = match outcome {
             Ok(result) => result.status,
+            // A conflict (a published project, a colliding id) keeps what exists.
+            Err(Error::Conflict(detail)) => format!("kept_existing: {detail}"),
             Err(error) => format!("failed: {error}"),
         };
         report.snapshots.push((file.name, project, status));

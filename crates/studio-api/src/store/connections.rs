@@ -94,17 +94,15 @@ pub struct ConnectionRow<'a> {
     pub updated_at: Option<OffsetDateTime>,
 }
 
-/// Inserts a connection; with `replace`, an existing one with the same id is overwritten
-/// (snapshot restore).
-pub async fn write(c: &impl GenericClient, r: &ConnectionRow<'_>, replace: bool) -> Result<()> {
-    let conflict = if replace {
-        "ON CONFLICT (id) DO UPDATE SET workspace_id = EXCLUDED.workspace_id, \
-         display_name = EXCLUDED.display_name, backend_kind = EXCLUDED.backend_kind, \
-         system_kind = EXCLUDED.system_kind, endpoint_ref = EXCLUDED.endpoint_ref, \
-         auth_mode = EXCLUDED.auth_mode, identity_provider_ref = EXCLUDED.identity_provider_ref, \
-         secret_ref = EXCLUDED.secret_ref, allowed_project_refs = EXCLUDED.allowed_project_refs, \
-         metadata = EXCLUDED.metadata, created_at = EXCLUDED.created_at, \
-         updated_at = EXCLUDED.updated_at"
+/// Inserts a connection; with `keep_existing`, one that already exists with the same id is
+/// left as it is (snapshot restore never edits an existing workspace's connections).
+pub async fn write(
+    c: &impl GenericClient,
+    r: &ConnectionRow<'_>,
+    keep_existing: bool,
+) -> Result<()> {
+    let conflict = if keep_existing {
+        "ON CONFLICT (id) DO NOTHING"
     } else {
         ""
     };

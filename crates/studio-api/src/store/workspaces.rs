@@ -77,22 +77,24 @@ pub async fn delete(c: &impl GenericClient, id: &str) -> Result<bool> {
         == 1)
 }
 
-/// Inserts or replaces a workspace with given timestamps (snapshot restore).
-pub async fn upsert(
+/// Creates a workspace with the given timestamps unless one with this id exists, in which case
+/// it is left exactly as it is (snapshot restore never edits an existing workspace). `true`
+/// when it was created.
+pub async fn insert_if_absent(
     c: &impl GenericClient,
     id: &str,
     name: &str,
     summary: &str,
     created_at: Option<OffsetDateTime>,
     updated_at: Option<OffsetDateTime>,
-) -> Result<()> {
-    c.execute(
-        "INSERT INTO workspaces (id, name, summary, created_at, updated_at) \
-         VALUES ($1, $2, $3, COALESCE($4, now()), COALESCE($5, now())) \
-         ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, summary = EXCLUDED.summary, \
-         created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at",
-        &[&id, &name, &summary, &created_at, &updated_at],
-    )
-    .await?;
-    Ok(())
+) -> Result<bool> {
+    let n = c
+        .execute(
+            "INSERT INTO workspaces (id, name, summary, created_at, updated_at) \
+             VALUES ($1, $2, $3, COALESCE($4, now()), COALESCE($5, now())) \
+             ON CONFLICT (id) DO NOTHING",
+            &[&id, &name, &summary, &created_at, &updated_at],
+        )
+        .await?;
+    Ok(n == 1)
 }

@@ -18,8 +18,108 @@ use crate::service::{
 };
 use crate::store::artifacts::Table;
 
-/// The form's fields as pairs (repeated names allowed).
-type Fields = web::Form<Vec<(String, String)>>;
+/// The form's fields as pairs (repeated names allowed), decoded strictly: a field that is not
+/// valid UTF-8 once percent-decoded is refused with 400, as the JSON API refuses such a body,
+/// rather than stored with U+FFFD in place of the author's bytes.
+pub struct Fields(Vec<(String, String)>);
+
+impl std::ops::Deref for Fields {
+    type Target = [(String, String)];
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl actix_web::FromRequest for Fields {
+    type Error = actix_web::Error;
+    type Future =
+        futures_util::future::LocalBoxFuture<'static, std::result::Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let mut payload = payload.take();
+        let urlencoded = req
+            .headers()
+            .get(actix_web::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| {
+                v.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            });
+        Box::pin(async move {
+            use futures_util::StreamExt;
+            if !urlencoded {
+                return Err(Error::BadRequest(
+                    "Invalid form: send it as application/x-www-form-urlencoded".into(),
+                )
+                .into());
+            }
+            let mut body = Vec::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk
+                    .map_err(|e| Error::BadRequest(format!("Reading the form failed: {e}")))?;
+                if body.len() + chunk.len() > crate::api::JSON_LIMIT {
+                    return Err(
+                        Error::PayloadTooLarge("The form is larger than allowed.".into()).into(),
+                    );
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(Fields(parse_form(&body)?))
+        })
+    }
+}
+
+/// Parses `application/x-www-form-urlencoded`, refusing names and values that are not UTF-8.
+fn parse_form(body: &[u8]) -> Result<Vec<(String, String)>> {
+    body.split(|b| *b == b'&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let mut parts = pair.splitn(2, |b| *b == b'=');
+            let name = decode_form_part(parts.next().unwrap_or_default()).ok_or_else(|| {
+                Error::BadRequest("Invalid form: a field name is not valid UTF-8".into())
+            })?;
+            let value = decode_form_part(parts.next().unwrap_or_default()).ok_or_else(|| {
+                Error::BadRequest(format!("Invalid form: field {name} is not valid UTF-8"))
+            })?;
+            Ok((name, value))
+        })
+        .collect()
+}
+
+/// Percent-decodes one name or value (`+` is a space); `None` when the bytes are not UTF-8.
+fn decode_form_part(part: &[u8]) -> Option<String> {
+    let hex = |b: u8| char::from(b).to_digit(16);
+    let mut out = Vec::with_capacity(part.len());
+    let mut i = 0;
+    while i < part.len() {
+        match part[i] {
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b'%' => match (
+                part.get(i + 1).and_then(|b| hex(*b)),
+                part.get(i + 2).and_then(|b| hex(*b)),
+            ) {
+                (Some(high), Some(low)) => {
+                    out.push(u8::try_from(high * 16 + low).ok()?);
+                    i += 3;
+                }
+                _ => {
+                    out.push(b'%');
+                    i += 1;
+                }
+            },
+            other => {
+                out.push(other);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
 
 fn field(fields: &[(String, String)], name: &str) -> Option<String> {
     fields
@@ -567,4 +667,24 @@ pub async fn save_settings(
         Ok(redirect("/studio/settings", "Settings saved."))
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms_decode_strictly() {
+        assert_eq!(
+            parse_form(b"name=a+b%2Fc&empty=&flag&n%C3%A9=%C3%A9%").unwrap(),
+            vec![
+                ("name".to_owned(), "a b/c".to_owned()),
+                ("empty".to_owned(), String::new()),
+                ("flag".to_owned(), String::new()),
+                ("n\u{e9}".to_owned(), "\u{e9}%".to_owned()),
+            ]
+        );
+        let error = parse_form(b"name=ok&summary=%C3%28").unwrap_err();
+        assert!(error.to_string().contains("summary"), "{error}");
+    }
 }
