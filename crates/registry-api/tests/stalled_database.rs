@@ -10,60 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
-
-/// A TCP proxy in front of Postgres that can stall: while stalled, what either side sends is
-/// read and held back, and the connections stay open.
-struct StallingProxy {
-    port: u16,
-    stalled: watch::Sender<bool>,
-}
-
-impl StallingProxy {
-    async fn start(target: String) -> StallingProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let (stalled, _) = watch::channel(false);
-        let gate = stalled.clone();
-        tokio::spawn(async move {
-            while let Ok((inbound, _)) = listener.accept().await {
-                let Ok(outbound) = TcpStream::connect(&target).await else {
-                    continue;
-                };
-                let (from_client, to_client) = inbound.into_split();
-                let (from_server, to_server) = outbound.into_split();
-                tokio::spawn(forward(from_client, to_server, gate.subscribe()));
-                tokio::spawn(forward(from_server, to_client, gate.subscribe()));
-            }
-        });
-        StallingProxy { port, stalled }
-    }
-
-    fn stall(&self, stalled: bool) {
-        self.stalled.send_replace(stalled);
-    }
-}
-
-async fn forward(
-    mut from: tokio::net::tcp::OwnedReadHalf,
-    mut to: tokio::net::tcp::OwnedWriteHalf,
-    mut stalled: watch::Receiver<bool>,
-) {
-    let mut buffer = vec![0u8; 16 * 1024];
-    loop {
-        let n = match from.read(&mut buffer).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        if stalled.wait_for(|stalled| !stalled).await.is_err()
-            || to.write_all(&buffer[..n]).await.is_err()
-        {
-            return;
-        }
-    }
-}
+use store::testing::StallingProxy;
 
 /// Polls `path` until it answers `status` (the test fails after a minute rather than hang).
 async fn wait_for(app: &TestApp, path: &str, status: u16) {
@@ -81,15 +28,12 @@ async fn wait_for(app: &TestApp, path: &str, status: u16) {
 #[tokio::test]
 async fn a_stalled_database_is_answered_503_and_loses_nothing() {
     let db = database().await;
-    let (before, after) = db.url.split_once("@127.0.0.1:").unwrap();
-    let (target_port, rest) = after.split_once('/').unwrap();
-    let proxy = StallingProxy::start(format!("127.0.0.1:{target_port}")).await;
-    let pool_url = format!("{before}@127.0.0.1:{}/{rest}", proxy.port);
+    let proxy = StallingProxy::in_front_of(&db.url).await;
     let limits = observability::ServerLimits {
         request_deadline: Duration::from_secs(2),
         ..observability::ServerLimits::default()
     };
-    let app = spawn_with_limits(&db.url, &pool_url, &[], &limits).await;
+    let app = spawn_with_limits(&db.url, proxy.url(), &[], &limits).await;
     let (status, body) = app.publish(&publish_request("stall", "1.0.0")).await;
     assert_eq!(status, 201, "{body}");
     // Several pooled connections exist before the stall, so requests reach a connection whose

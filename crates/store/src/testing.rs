@@ -420,6 +420,83 @@ impl Fnv {
     }
 }
 
+/// A TCP proxy in front of a test database that can stall: while stalled, what either side
+/// sends is read and held back, and the connections stay open, as with a frozen server, a
+/// stalled disk or a network that drops packets. For tests of what a service does when its
+/// database stops answering without going away.
+pub struct StallingProxy {
+    url: String,
+    stalled: tokio::sync::watch::Sender<bool>,
+}
+
+impl StallingProxy {
+    /// A proxy in front of the server of `database_url` (a `postgres://...@host:port/db` URL, as
+    /// [`TestDatabase::url`] is), passing traffic until [`StallingProxy::stall`].
+    ///
+    /// # Panics
+    /// When the URL has no `@host:port/` part or no loopback port can be bound (test support).
+    pub async fn in_front_of(database_url: &str) -> StallingProxy {
+        let (before, after) = database_url
+            .split_once('@')
+            .expect("a database URL with a host");
+        let (target, database) = after
+            .split_once('/')
+            .expect("a database URL with a database");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback port for the proxy");
+        let port = listener.local_addr().expect("the proxy's port").port();
+        let (stalled, _) = tokio::sync::watch::channel(false);
+        let gate = stalled.clone();
+        let target = target.to_owned();
+        tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                let Ok(outbound) = tokio::net::TcpStream::connect(&target).await else {
+                    continue;
+                };
+                let (from_client, to_client) = inbound.into_split();
+                let (from_server, to_server) = outbound.into_split();
+                tokio::spawn(forward(from_client, to_server, gate.subscribe()));
+                tokio::spawn(forward(from_server, to_client, gate.subscribe()));
+            }
+        });
+        StallingProxy {
+            url: format!("{before}@127.0.0.1:{port}/{database}"),
+            stalled,
+        }
+    }
+
+    /// The database URL through the proxy.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Stalls (`true`) or lets traffic through again (`false`); held-back bytes then flow.
+    pub fn stall(&self, stalled: bool) {
+        self.stalled.send_replace(stalled);
+    }
+}
+
+async fn forward(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut stalled: tokio::sync::watch::Receiver<bool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buffer).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if stalled.wait_for(|stalled| !stalled).await.is_err()
+            || to.write_all(&buffer[..n]).await.is_err()
+        {
+            return;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

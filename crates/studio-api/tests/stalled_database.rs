@@ -12,70 +12,14 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::json;
+use store::testing::StallingProxy;
 use studio_api::config::Settings;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
-
-/// A TCP proxy in front of Postgres that can stall: while stalled, what either side sends is
-/// read and held back, and the connections stay open.
-struct StallingProxy {
-    port: u16,
-    stalled: watch::Sender<bool>,
-}
-
-impl StallingProxy {
-    async fn start(target: String) -> StallingProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let (stalled, _) = watch::channel(false);
-        let gate = stalled.clone();
-        actix_web::rt::spawn(async move {
-            while let Ok((inbound, _)) = listener.accept().await {
-                let Ok(outbound) = TcpStream::connect(&target).await else {
-                    continue;
-                };
-                let (from_client, to_client) = inbound.into_split();
-                let (from_server, to_server) = outbound.into_split();
-                actix_web::rt::spawn(forward(from_client, to_server, gate.subscribe()));
-                actix_web::rt::spawn(forward(from_server, to_client, gate.subscribe()));
-            }
-        });
-        StallingProxy { port, stalled }
-    }
-
-    fn stall(&self, stalled: bool) {
-        self.stalled.send_replace(stalled);
-    }
-}
-
-async fn forward(
-    mut from: tokio::net::tcp::OwnedReadHalf,
-    mut to: tokio::net::tcp::OwnedWriteHalf,
-    mut stalled: watch::Receiver<bool>,
-) {
-    let mut buffer = vec![0u8; 16 * 1024];
-    loop {
-        let n = match from.read(&mut buffer).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        if stalled.wait_for(|stalled| !stalled).await.is_err()
-            || to.write_all(&buffer[..n]).await.is_err()
-        {
-            return;
-        }
-    }
-}
 
 #[actix_web::test]
 async fn a_stalled_database_is_answered_503_within_the_deadline() {
     let db = store::testing::test_database(&studio_api::MIGRATIONS).await;
-    let (before, after) = db.url.split_once("@127.0.0.1:").unwrap();
-    let (target_port, rest) = after.split_once('/').unwrap();
-    let proxy = StallingProxy::start(format!("127.0.0.1:{target_port}")).await;
-    let pool_url = format!("{before}@127.0.0.1:{}/{rest}", proxy.port);
-    let pool = store::connect_pool(&pool_url, &store::PoolOptions::default()).unwrap();
+    let proxy = StallingProxy::in_front_of(&db.url).await;
+    let pool = store::connect_pool(proxy.url(), &store::PoolOptions::default()).unwrap();
     let limits = observability::ServerLimits {
         request_deadline: Duration::from_secs(2),
         ..test_limits()

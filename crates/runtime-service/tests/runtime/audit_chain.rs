@@ -80,69 +80,11 @@ async fn two_replicas_under_concurrent_load_keep_one_gap_free_unbroken_chain() {
     assert_eq!(replica_keys, first_keys);
 }
 
-/// A TCP proxy in front of Postgres that can stall: while stalled, what either side sends is
-/// read and held back, and the connections stay open (a frozen database server).
-struct StallingProxy {
-    port: u16,
-    stalled: tokio::sync::watch::Sender<bool>,
-}
-
-impl StallingProxy {
-    async fn start(target: String) -> StallingProxy {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let (stalled, _) = tokio::sync::watch::channel(false);
-        let gate = stalled.clone();
-        tokio::spawn(async move {
-            while let Ok((inbound, _)) = listener.accept().await {
-                let Ok(outbound) = tokio::net::TcpStream::connect(&target).await else {
-                    continue;
-                };
-                let (from_client, to_client) = inbound.into_split();
-                let (from_server, to_server) = outbound.into_split();
-                tokio::spawn(forward(from_client, to_server, gate.subscribe()));
-                tokio::spawn(forward(from_server, to_client, gate.subscribe()));
-            }
-        });
-        StallingProxy { port, stalled }
-    }
-
-    fn stall(&self, stalled: bool) {
-        self.stalled.send_replace(stalled);
-    }
-}
-
-async fn forward(
-    mut from: tokio::net::tcp::OwnedReadHalf,
-    mut to: tokio::net::tcp::OwnedWriteHalf,
-    mut stalled: tokio::sync::watch::Receiver<bool>,
-) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut buffer = vec![0u8; 16 * 1024];
-    loop {
-        let n = match from.read(&mut buffer).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        if stalled.wait_for(|stalled| !stalled).await.is_err()
-            || to.write_all(&buffer[..n]).await.is_err()
-        {
-            return;
-        }
-    }
-}
-
 #[actix_web::test]
 async fn a_stalled_database_is_answered_503_and_the_chain_stays_whole() {
     let db = store::testing::test_database(&runtime_service::MIGRATIONS).await;
-    let (before, after) = db.url.split_once("@127.0.0.1:").unwrap();
-    let (target_port, rest) = after.split_once('/').unwrap();
-    let proxy = StallingProxy::start(format!("127.0.0.1:{target_port}")).await;
-    let pool = store::connect_pool(
-        &format!("{before}@127.0.0.1:{}/{rest}", proxy.port),
-        &store::PoolOptions::default(),
-    )
-    .unwrap();
+    let proxy = store::testing::StallingProxy::in_front_of(&db.url).await;
+    let pool = store::connect_pool(proxy.url(), &store::PoolOptions::default()).unwrap();
     let key = runtime_service::ids::random_hex(16);
     let backend = spawn_flight_backend(&key);
     let definition = with_credential_file(flight_definition(), &secret_file(&key));
