@@ -17,7 +17,7 @@ use runtime_service::db;
 
 use crate::audit_chain::{all_entries, verify_chain};
 use crate::support::{
-    flight_runtime, free_port, spawn_flight_backend, Flight, RuntimeProcess, ANA_KEY,
+    flight_runtime, free_port, search_token, spawn_flight_backend, Flight, RuntimeProcess,
 };
 
 fn node(left: &[u8; 32], right: &[u8; 32]) -> [u8; 32] {
@@ -460,21 +460,6 @@ async fn a_replica_stopped_with_sigterm_hands_the_checkpoint_lease_over() {
         "{}",
         follower.log()
     );
-}
-
-/// A search token for Ana from the runtime at `url`.
-async fn search_token(http: &reqwest::Client, url: &str) -> String {
-    let issued: Value = http
-        .post(format!("{url}/anip/tokens"))
-        .bearer_auth(ANA_KEY)
-        .json(&json!({"scope": ["travel.search"], "capability": "search_flights"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    issued["token"].as_str().expect("token issued").to_owned()
 }
 
 async fn invoke_search(http: &reqwest::Client, url: &str, jwt: &str) -> (u16, Value) {

@@ -13,7 +13,9 @@ use serde_json::{json, Value};
 use signing::Jwks;
 
 use crate::audit_chain::verify_chain;
-use crate::support::{flight_runtime, free_port, spawn_flight_backend, RuntimeProcess, ANA_KEY};
+use crate::support::{
+    flight_runtime, free_port, search_token, spawn_flight_backend, RuntimeProcess,
+};
 
 /// Concurrent clients.
 const CLIENTS: usize = 8;
@@ -29,21 +31,6 @@ enum End {
     Cut,
     /// It sent all its invocations.
     Done,
-}
-
-/// A search token for Ana from the runtime at `url`.
-async fn search_token(http: &reqwest::Client, url: &str) -> String {
-    let issued: Value = http
-        .post(format!("{url}/anip/tokens"))
-        .bearer_auth(ANA_KEY)
-        .json(&json!({"scope": ["travel.search"], "capability": "search_flights"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    issued["token"].as_str().expect("token issued").to_owned()
 }
 
 fn search() -> Value {

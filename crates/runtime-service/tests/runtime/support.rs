@@ -420,3 +420,18 @@ impl RuntimeProcess {
             .expect("wait for the killed runtime")
     }
 }
+
+/// A search token for Ana from the runtime at `url`.
+pub async fn search_token(http: &reqwest::Client, url: &str) -> String {
+    let issued: Value = http
+        .post(format!("{url}/anip/tokens"))
+        .bearer_auth(ANA_KEY)
+        .json(&json!({"scope": ["travel.search"], "capability": "search_flights"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    issued["token"].as_str().expect("token issued").to_owned()
+}
