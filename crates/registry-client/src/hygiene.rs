@@ -516,7 +516,7 @@ mod tests {
 
     #[test]
     fn references_that_are_bare_paths_are_local() {
-        assert!(local_reference("/work/main/.anip/secrets.env").is_some());
+        assert!(local_reference("/srv/app/.anip/secrets.env").is_some());
         assert!(local_reference("./bundle").is_some());
         assert!(local_reference("../x").is_some());
         assert!(local_reference("~/x").is_some());

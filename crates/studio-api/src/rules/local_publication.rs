@@ -686,7 +686,7 @@ mod tests {
             ),
             (
                 "implementation_materials",
-                json!([{"ref": "/work/main/.anip/secrets.env", "title": "secrets"}]),
+                json!([{"ref": "/srv/app/.anip/secrets.env", "title": "secrets"}]),
                 "implementation_materials[0].ref",
                 "local filesystem path",
             ),
