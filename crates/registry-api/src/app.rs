@@ -86,6 +86,13 @@ pub async fn build_state(config: &Config, pool: store::Pool) -> Result<AppState,
         std::time::Duration::from_millis(config.listing_cache_ttl_ms),
         crate::listing_cache::DEFAULT_MAX_ENTRIES,
     ));
+    if listing_cache.enabled() {
+        tokio::spawn(crate::catalogue::maintain(
+            Arc::clone(listing_cache.catalogue()),
+            Arc::clone(&listing_cache),
+            store.clone(),
+        ));
+    }
     // One LISTEN session serves both caches.
     if config.download_cache_mb > 0 || listing_cache.enabled() {
         tokio::spawn(crate::invalidation::listen_for_lifecycle_changes(

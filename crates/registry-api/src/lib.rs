@@ -19,6 +19,7 @@
 pub mod app;
 pub mod auth;
 pub mod bundle;
+pub mod catalogue;
 pub mod config;
 pub mod download_cache;
 pub mod downloads;

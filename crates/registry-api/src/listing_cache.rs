@@ -16,7 +16,11 @@
 //!   asks the database again.
 //! - At most `max_entries` pages; a full cache first forgets expired entries, then everything.
 //!
-//! A `ttl` of zero turns caching off: every request queries the database.
+//! - In front of it all, the in-memory [`Catalogue`] answers every page while it is current
+//!   (same generation); the cache serves what the database answers meanwhile.
+//!
+//! A `ttl` of zero turns caching off, the catalogue included: every request queries the
+//! database.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -26,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 
+use crate::catalogue::Catalogue;
 use crate::store::{ListQuery, PublicationPage, Store, StoreError};
 
 /// Pages kept at most. A page of 100 items takes roughly 100 to 200 kB, so this bounds the
@@ -96,6 +101,7 @@ pub struct ListingCache {
     max_entries: usize,
     generation: AtomicU64,
     entries: Mutex<HashMap<Key, Entry>>,
+    catalogue: Arc<Catalogue>,
 }
 
 impl std::fmt::Debug for ListingCache {
@@ -118,7 +124,14 @@ impl ListingCache {
             max_entries: max_entries.max(1),
             generation: AtomicU64::new(0),
             entries: Mutex::new(HashMap::new()),
+            catalogue: Arc::new(Catalogue::default()),
         }
+    }
+
+    /// The in-memory catalogue consulted before any page ([`crate::catalogue`]); kept loaded by
+    /// [`crate::catalogue::maintain`] when caching is on.
+    pub fn catalogue(&self) -> &Arc<Catalogue> {
+        &self.catalogue
     }
 
     /// Whether pages are cached at all.
@@ -157,8 +170,15 @@ impl ListingCache {
         }
     }
 
-    /// The page for `query` through the cache, asking `store` on a miss.
+    /// The page for `query`: from the catalogue while it is current, otherwise through the
+    /// cache, asking `store` on a miss.
     pub async fn page(&self, store: &Store, query: &ListQuery) -> Result<CachedPage, StoreError> {
+        if let Some(page) = self
+            .catalogue
+            .page(&Key::new(query).query(), self.generation())
+        {
+            return Ok(Arc::new(page));
+        }
         let store = store.clone();
         self.get_or_load(query, move |query| async move {
             store.list_publications_page(&query).await

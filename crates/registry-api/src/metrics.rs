@@ -33,6 +33,20 @@ pub fn register() {
         "Publish attempts by artifact kind and outcome"
     );
     metrics::describe_counter!("anip_registry_download_total", "Downloads by artifact kind");
+    metrics::describe_gauge!(
+        "anip_registry_catalogue_versions",
+        "Listed versions held in memory by the catalogue"
+    );
+    metrics::describe_gauge!(
+        "anip_registry_catalogue_load_seconds",
+        "How long the catalogue's last load took (rows and indexes)"
+    );
+    metrics::describe_counter!(
+        "anip_registry_catalogue_pages_total",
+        "List and search pages answered from the in-memory catalogue"
+    );
+    metrics::gauge!("anip_registry_catalogue_versions").set(0.0);
+    metrics::counter!("anip_registry_catalogue_pages_total").increment(0);
     for kind in ["package", "template"] {
         for status in PUBLISH_STATUSES {
             metrics::counter!("anip_registry_publish_total", "kind" => kind, "status" => status)

@@ -183,6 +183,22 @@ async fn a_database_outage_is_503_never_404_and_recovers() {
     proxy.cut();
     let ready = wait_for(&app, "readyz", 503).await;
     assert_eq!(ready["status"], "error");
+    // Lists may come from the in-memory catalogue for up to catalogue::CONFIRM_WINDOW after
+    // the database's last answer: the whole list, never an empty one, then 503.
+    let deadline = Instant::now() + registry_api::catalogue::CONFIRM_WINDOW * 5;
+    loop {
+        let (status, body) = app.get_json("publications").await;
+        if status == 503 {
+            break;
+        }
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["total"], 1, "{body}");
+        assert!(
+            Instant::now() < deadline,
+            "lists still answered during the outage"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     for path in [
         "publications",
         "packages/outage/1.0.0/download",

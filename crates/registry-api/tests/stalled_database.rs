@@ -33,7 +33,14 @@ async fn a_stalled_database_is_answered_503_and_loses_nothing() {
         request_deadline: Duration::from_secs(2),
         ..observability::ServerLimits::default()
     };
-    let app = spawn_with_limits(&db.url, proxy.url(), &[], &limits).await;
+    // Lists reach the database: no listing cache, no in-memory catalogue.
+    let app = spawn_with_limits(
+        &db.url,
+        proxy.url(),
+        &["--listing-cache-ttl-ms", "0"],
+        &limits,
+    )
+    .await;
     let (status, body) = app.publish(&publish_request("stall", "1.0.0")).await;
     assert_eq!(status, 201, "{body}");
     // Several pooled connections exist before the stall, so requests reach a connection whose

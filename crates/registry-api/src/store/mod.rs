@@ -26,8 +26,8 @@ use tokio_postgres::error::SqlState;
 
 pub use browse::{PackageVersionRow, TemplateVersionRow};
 pub use packages::{
-    DownloadRow, InsertOutcome, ListQuery, LockRow, NewPackage, PublicationPage, RecordRow,
-    UnusableReplacement, SEARCH_COUNT_CAP,
+    CatalogueRow, DownloadRow, InsertOutcome, ListQuery, LockRow, NewPackage, PublicationPage,
+    RecordRow, UnusableReplacement, SEARCH_COUNT_CAP,
 };
 pub use publishers::{
     AdminQuery, NamespaceRow, NewToken, OwnerRow, ProfileChange, PublisherStatusChange, TokenRow,
@@ -111,6 +111,12 @@ impl Store {
             .get()
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    /// Whether the database answers a trivial statement.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.client().await?.simple_query("SELECT 1").await?;
+        Ok(())
     }
 
     /// Runs `work` on its own task, so dropping the caller (a client that hung up) cannot

@@ -75,6 +75,14 @@ pub struct LockRow {
     pub receipt: Option<Receipt>,
 }
 
+/// A listed version as the in-memory catalogue holds it ([`Store::catalogue_rows`]).
+#[derive(Debug, Clone)]
+pub struct CatalogueRow {
+    pub summary: PublicationSummary,
+    /// Lower-cased `package_id name publisher_id`: what `?q=` searches.
+    pub search_text: String,
+}
+
 /// A page request for `GET publications`.
 #[derive(Debug, Clone)]
 pub struct ListQuery {
@@ -146,6 +154,20 @@ const PAGE_ROWS_SQL: &str = concat!(
      WHERE p.lifecycle_status <> 'takedown' \
      ORDER BY k.n"
 );
+
+/// Every listed version, in the listing order, with its search text after the
+/// [`list_columns`] (see [`Store::catalogue_rows`]).
+const CATALOGUE_ROWS_SQL: &str = concat!(
+    "SELECT ",
+    list_columns!(),
+    ", p.search_text FROM registry_packages p \
+     LEFT JOIN registry_publishers pub ON pub.publisher_id = p.publisher_id \
+     WHERE p.lifecycle_status <> 'takedown' ORDER BY ",
+    listing_order!("p")
+);
+
+/// How many columns [`list_columns`] names.
+const LIST_COLUMN_COUNT: usize = 23;
 
 /// The number of listed versions, kept in step with the rows (prepared; sent together with the
 /// key statement, in the same round trip).
@@ -615,6 +637,36 @@ impl Store {
             total,
             total_exact,
         })
+    }
+
+    /// The number of listed versions (the counter kept in step with the rows).
+    pub async fn listed_count(&self) -> Result<i64, StoreError> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(LISTED_COUNT_SQL).await?;
+        Ok(client.query_one(&stmt, &[]).await?.try_get(0)?)
+    }
+
+    /// Every listed version (not taken down) with what `?q=` searches, in the listing order:
+    /// what [`crate::catalogue`] holds in memory. Rows stream from the database, so only the
+    /// decoded rows are held, never the whole result twice.
+    pub async fn catalogue_rows(&self) -> Result<Vec<CatalogueRow>, StoreError> {
+        use futures_util::TryStreamExt;
+        let client = self.client().await?;
+        let rows = client
+            .query_raw(
+                CATALOGUE_ROWS_SQL,
+                std::iter::empty::<&(dyn ToSql + Sync)>(),
+            )
+            .await?;
+        futures_util::pin_mut!(rows);
+        let mut out = Vec::new();
+        while let Some(row) = rows.try_next().await? {
+            out.push(CatalogueRow {
+                summary: summary_at(&row, 0)?,
+                search_text: row.try_get(LIST_COLUMN_COUNT)?,
+            });
+        }
+        Ok(out)
     }
 
     /// `EXPLAIN (ANALYZE, BUFFERS)` of the statements [`Store::list_publications_page`] runs

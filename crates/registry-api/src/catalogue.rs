@@ -1,0 +1,478 @@
+//! The catalogue: every listed version held in memory, in the listing order, with the indexes a
+//! search needs, so that `GET publications` and the browse UI's list answer without a query,
+//! whatever the page, the search or the size of the catalogue.
+//!
+//! Rules:
+//! - A [`Snapshot`] is built from [`Store::catalogue_rows`], which returns the rows in the
+//!   database's own listing order: the position of a row is its rank, so the catalogue orders
+//!   exactly as the database does (collation included). [`Snapshot::page`] answers exactly what
+//!   [`Store::list_publications_page`] answers for the same rows (tests/catalogue.rs checks the
+//!   two against each other on a real Postgres).
+//! - A snapshot is served only while it is current: it was loaded at the listing generation
+//!   that is current now (no write that alters listings has happened since its query started,
+//!   on this replica or, through `NOTIFY`, on another), the database answered within
+//!   [`CONFIRM_WINDOW`] (so a database outage is a 503, not an old list), and it is younger
+//!   than [`MAX_AGE`]. Otherwise the request goes to the database, through the listing cache.
+//! - [`maintain`] reloads the snapshot when the generation moves (at most once per
+//!   [`MIN_SPACING`]) and every [`REFRESH`], which bounds how stale download counts and their
+//!   ordering are in lists. The record and the detail page always read the database.
+//! - Memory: about 1 KB per listed version (the summary, its search text and its index
+//!   entries); a catalogue above [`MAX_ROWS`] versions is not loaded, and every list queries the
+//!   database as before.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use crate::model::PublicationSummary;
+use crate::store::{CatalogueRow, ListQuery, PublicationPage, Store, SEARCH_COUNT_CAP};
+
+/// How often the snapshot is reloaded even when nothing was written: the bound on how stale the
+/// download counts (and the order they give) of a list are. A load of 100,000 versions takes
+/// about a second of one core, so this keeps reloads to a few percent of one.
+pub const REFRESH: Duration = Duration::from_secs(60);
+
+/// Loads are at least this far apart: a burst of writes costs one reload, and lists go to the
+/// database meanwhile.
+pub const MIN_SPACING: Duration = Duration::from_secs(1);
+
+/// A snapshot is served only if the database answered a ping started at most this long ago.
+pub const CONFIRM_WINDOW: Duration = Duration::from_secs(1);
+
+/// A snapshot older than this is never served (reloads have been failing).
+pub const MAX_AGE: Duration = Duration::from_secs(180);
+
+/// Catalogues above this many listed versions are not held in memory.
+pub const MAX_ROWS: i64 = 2_000_000;
+
+/// How often [`maintain`] looks at the generation, and its pinger pings the database.
+const TICK: Duration = Duration::from_millis(250);
+
+/// The current snapshot, if any, and when the database last answered; cheap to share (`Arc`).
+#[derive(Debug)]
+pub struct Catalogue {
+    current: RwLock<Option<Arc<Snapshot>>>,
+    base: Instant,
+    /// Milliseconds from `base` to the start of the last ping the database answered.
+    confirmed_ms: AtomicU64,
+}
+
+impl Default for Catalogue {
+    fn default() -> Self {
+        Catalogue {
+            current: RwLock::new(None),
+            base: Instant::now(),
+            confirmed_ms: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Catalogue {
+    /// The page for `query` from the snapshot, if it is current at `generation` (see the module
+    /// rules); `None` sends the request to the database.
+    pub fn page(&self, query: &ListQuery, generation: u64) -> Option<PublicationPage> {
+        let snapshot = self.current()?;
+        let confirmed = self.base + Duration::from_millis(self.confirmed_ms.load(Ordering::SeqCst));
+        let current = snapshot.generation == generation
+            && confirmed.elapsed() < CONFIRM_WINDOW
+            && snapshot.started.elapsed() < MAX_AGE;
+        if !current {
+            return None;
+        }
+        metrics::counter!("anip_registry_catalogue_pages_total").increment(1);
+        Some(snapshot.page(query))
+    }
+
+    /// The snapshot held, current or not.
+    pub fn current(&self) -> Option<Arc<Snapshot>> {
+        self.current.read().ok().and_then(|current| current.clone())
+    }
+
+    /// Replaces the snapshot; its load counts as the database's latest answer.
+    pub fn install(&self, snapshot: Snapshot) {
+        self.confirm(snapshot.started);
+        metrics::gauge!("anip_registry_catalogue_versions").set(snapshot.entries.len() as f64);
+        if let Ok(mut current) = self.current.write() {
+            *current = Some(Arc::new(snapshot));
+        }
+    }
+
+    /// Forgets the snapshot (the catalogue outgrew [`MAX_ROWS`]).
+    pub fn clear(&self) {
+        metrics::gauge!("anip_registry_catalogue_versions").set(0.0);
+        if let Ok(mut current) = self.current.write() {
+            *current = None;
+        }
+    }
+
+    /// The database answered a ping started at `at`.
+    pub fn confirm(&self, at: Instant) {
+        let ms = at.saturating_duration_since(self.base).as_millis();
+        self.confirmed_ms
+            .fetch_max(u64::try_from(ms).unwrap_or(u64::MAX), Ordering::SeqCst);
+    }
+}
+
+/// Keeps `catalogue` current for `listings`' generation: reloads it when the generation moves
+/// or [`REFRESH`] passes, while a task of its own pings the database (a reload takes longer
+/// than [`CONFIRM_WINDOW`]). Runs until the process ends.
+pub async fn maintain(
+    catalogue: Arc<Catalogue>,
+    listings: Arc<crate::listing_cache::ListingCache>,
+    store: Store,
+) {
+    tokio::spawn(confirm(Arc::clone(&catalogue), store.clone()));
+    let mut last_load: Option<Instant> = None;
+    let mut failing = false;
+    loop {
+        let generation = listings.generation();
+        let due = match catalogue.current() {
+            None => true,
+            Some(snapshot) => {
+                snapshot.generation != generation || snapshot.started.elapsed() >= REFRESH
+            }
+        };
+        let spaced = last_load.is_none_or(|at| at.elapsed() >= MIN_SPACING);
+        if due && spaced {
+            last_load = Some(Instant::now());
+            let loaded = reload(&catalogue, &store, generation).await;
+            match loaded {
+                Ok(()) => failing = false,
+                // Logged once per outage, not at every attempt.
+                Err(error) if !failing => {
+                    failing = true;
+                    tracing::warn!(
+                        event = "registry_catalogue_load_failed",
+                        error = %error,
+                        "catalogue not loaded; lists query the database"
+                    );
+                }
+                Err(_) => {}
+            }
+        }
+        tokio::time::sleep(TICK).await;
+    }
+}
+
+/// Pings the database every [`TICK`], confirming the catalogue at each answer.
+async fn confirm(catalogue: Arc<Catalogue>, store: Store) {
+    loop {
+        let started = Instant::now();
+        if let Ok(Ok(())) = tokio::time::timeout(CONFIRM_WINDOW, store.ping()).await {
+            catalogue.confirm(started);
+        }
+        tokio::time::sleep(TICK).await;
+    }
+}
+
+/// One load: the rows, then the indexes built off the async workers.
+async fn reload(
+    catalogue: &Catalogue,
+    store: &Store,
+    generation: u64,
+) -> Result<(), crate::store::StoreError> {
+    let started = Instant::now();
+    if store.listed_count().await? > MAX_ROWS {
+        catalogue.clear();
+        return Ok(());
+    }
+    let rows = store.catalogue_rows().await?;
+    let snapshot = tokio::task::spawn_blocking(move || Snapshot::build(generation, started, rows))
+        .await
+        .map_err(|join| crate::store::StoreError::Task(join.to_string()))?;
+    let seconds = started.elapsed().as_secs_f64();
+    metrics::gauge!("anip_registry_catalogue_load_seconds").set(seconds);
+    tracing::debug!(
+        event = "registry_catalogue_loaded",
+        versions = snapshot.entries.len(),
+        ms = (seconds * 1000.0) as u64,
+        "catalogue loaded"
+    );
+    catalogue.install(snapshot);
+    Ok(())
+}
+
+/// Every listed version at one listing generation, in the listing order, indexed for search.
+#[derive(Debug)]
+pub struct Snapshot {
+    generation: u64,
+    /// When the query that loaded it started.
+    started: Instant,
+    entries: Vec<Entry>,
+    /// Byte trigram of a search text (packed in the low 24 bits) → positions holding it, in
+    /// order.
+    trigrams: HashMap<u32, Vec<u32>>,
+    /// The first one and the first two bytes of a lower-cased id (length in the top byte) →
+    /// positions, in order.
+    prefixes: HashMap<u32, Vec<u32>>,
+    /// Lower-cased id → positions, in order.
+    exact: HashMap<Box<str>, Vec<u32>>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    summary: PublicationSummary,
+    search_text: Box<str>,
+    lower_id: Box<str>,
+}
+
+impl Snapshot {
+    /// Indexes `rows`, which are in the listing order, loaded at `generation` by a query that
+    /// began at `started`.
+    pub fn build(generation: u64, started: Instant, rows: Vec<CatalogueRow>) -> Self {
+        let mut snapshot = Snapshot {
+            generation,
+            started,
+            entries: Vec::with_capacity(rows.len()),
+            trigrams: HashMap::new(),
+            prefixes: HashMap::new(),
+            exact: HashMap::new(),
+        };
+        for (position, row) in rows.into_iter().enumerate() {
+            let position = u32::try_from(position).unwrap_or(u32::MAX);
+            let lower_id = row.summary.package_id.to_lowercase();
+            for trigram in row.search_text.as_bytes().windows(3) {
+                push_once(
+                    snapshot.trigrams.entry(pack(trigram)).or_default(),
+                    position,
+                );
+            }
+            for len in 1..=lower_id.len().min(2) {
+                let key = prefix_key(&lower_id.as_bytes()[..len]);
+                push_once(snapshot.prefixes.entry(key).or_default(), position);
+            }
+            snapshot
+                .exact
+                .entry(lower_id.as_str().into())
+                .or_default()
+                .push(position);
+            snapshot.entries.push(Entry {
+                summary: row.summary,
+                search_text: row.search_text.into(),
+                lower_id: lower_id.into(),
+            });
+        }
+        snapshot
+    }
+
+    /// Listed versions held.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no version is listed.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The page for `query`, as [`Store::list_publications_page`] answers it: without a search,
+    /// the slice of the listing; with one (lower-cased, as the route passes it), exact id
+    /// matches first, then the other matches, each in the listing order, counted up to
+    /// [`SEARCH_COUNT_CAP`]. Queries of three characters or more match the search text as a
+    /// substring; shorter ones match id prefixes.
+    pub fn page(&self, query: &ListQuery) -> PublicationPage {
+        let offset = usize::try_from(query.offset).unwrap_or(usize::MAX);
+        let limit = usize::try_from(query.limit).unwrap_or(0);
+        match query.q.as_deref().filter(|q| !q.is_empty()) {
+            None => PublicationPage {
+                items: self
+                    .entries
+                    .iter()
+                    .skip(offset)
+                    .take(limit)
+                    .map(|entry| entry.summary.clone())
+                    .collect(),
+                total: self.entries.len() as i64,
+                total_exact: true,
+            },
+            Some(q) => self.search(q, offset, limit),
+        }
+    }
+
+    fn search(&self, q: &str, offset: usize, limit: usize) -> PublicationPage {
+        let cap = usize::try_from(SEARCH_COUNT_CAP).unwrap_or(usize::MAX);
+        let end = offset.saturating_add(limit);
+        let mut count = 0usize;
+        let mut page = Vec::with_capacity(limit.min(128));
+        let mut take = |position: u32, count: &mut usize| {
+            if *count >= offset && *count < end {
+                page.push(position);
+            }
+            *count += 1;
+        };
+        for &position in self.exact.get(q).map_or(&[][..], Vec::as_slice) {
+            take(position, &mut count);
+        }
+        let by_prefix = q.chars().count() < 3;
+        for &position in self.candidates(q, by_prefix) {
+            if count > cap && count >= end {
+                break;
+            }
+            let entry = &self.entries[position as usize];
+            let matches = if by_prefix {
+                entry.lower_id.starts_with(q)
+            } else {
+                entry.search_text.contains(q)
+            };
+            if matches && &*entry.lower_id != q {
+                take(position, &mut count);
+            }
+        }
+        let count = i64::try_from(count).unwrap_or(i64::MAX);
+        PublicationPage {
+            items: page
+                .into_iter()
+                .map(|position| self.entries[position as usize].summary.clone())
+                .collect(),
+            total: count.min(SEARCH_COUNT_CAP),
+            total_exact: count <= SEARCH_COUNT_CAP,
+        }
+    }
+
+    /// Positions that may match `q`, in order: every match is among them. For a substring
+    /// search, the shortest posting list of `q`'s trigrams (none when one is absent anywhere);
+    /// for a prefix search, the ids starting with `q`'s first one or two bytes.
+    fn candidates(&self, q: &str, by_prefix: bool) -> &[u32] {
+        let bytes = q.as_bytes();
+        let list = if by_prefix {
+            self.prefixes.get(&prefix_key(&bytes[..bytes.len().min(2)]))
+        } else {
+            let mut shortest: Option<&Vec<u32>> = None;
+            for trigram in bytes.windows(3) {
+                match self.trigrams.get(&pack(trigram)) {
+                    None => return &[],
+                    Some(list) if shortest.is_none_or(|s| list.len() < s.len()) => {
+                        shortest = Some(list)
+                    }
+                    Some(_) => {}
+                }
+            }
+            shortest
+        };
+        list.map_or(&[][..], Vec::as_slice)
+    }
+}
+
+/// Appends `position` unless it is already the last one (a text repeating a trigram).
+fn push_once(list: &mut Vec<u32>, position: u32) {
+    if list.last() != Some(&position) {
+        list.push(position);
+    }
+}
+
+fn pack(trigram: &[u8]) -> u32 {
+    u32::from(trigram[0]) << 16 | u32::from(trigram[1]) << 8 | u32::from(trigram[2])
+}
+
+/// A one- or two-byte prefix, with its length in the top byte.
+fn prefix_key(prefix: &[u8]) -> u32 {
+    let mut key = (prefix.len() as u32) << 24;
+    for (i, byte) in prefix.iter().enumerate() {
+        key |= u32::from(*byte) << (8 * (1 - i));
+    }
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Lifecycle;
+
+    fn row(id: &str, search: &str) -> CatalogueRow {
+        CatalogueRow {
+            summary: PublicationSummary {
+                package_id: id.to_owned(),
+                package_version: "1.0.0".to_owned(),
+                project_ref: String::new(),
+                product_revision_ref: String::new(),
+                developer_revision_ref: String::new(),
+                contract_signature: String::new(),
+                publisher_id: String::new(),
+                publisher_type: String::new(),
+                publisher: None,
+                lineage: None,
+                published_at: String::new(),
+                download_count: 0,
+                lifecycle: Lifecycle::active(),
+            },
+            search_text: search.to_owned(),
+        }
+    }
+
+    fn snapshot() -> Snapshot {
+        Snapshot::build(
+            0,
+            Instant::now(),
+            vec![
+                row("alpha", "alpha first tool"),
+                row("beta", "beta tool alpha-like"),
+                row("Alpha", "alpha upper"),
+                row("gamma", "gamma"),
+            ],
+        )
+    }
+
+    fn ids(page: &PublicationPage) -> Vec<&str> {
+        page.items.iter().map(|s| s.package_id.as_str()).collect()
+    }
+
+    fn search(q: &str, limit: i64, offset: i64) -> PublicationPage {
+        snapshot().page(&ListQuery {
+            q: Some(q.to_owned()),
+            limit,
+            offset,
+        })
+    }
+
+    #[test]
+    fn a_list_is_a_slice_of_the_listing_order() {
+        let page = snapshot().page(&ListQuery {
+            q: None,
+            limit: 2,
+            offset: 1,
+        });
+        assert_eq!(ids(&page), ["beta", "Alpha"]);
+        assert_eq!((page.total, page.total_exact), (4, true));
+    }
+
+    #[test]
+    fn exact_id_matches_come_first_then_the_listing_order() {
+        let page = search("alpha", 10, 0);
+        assert_eq!(ids(&page), ["alpha", "Alpha", "beta"]);
+        assert_eq!(page.total, 3);
+        assert_eq!(ids(&search("alpha", 1, 2)), ["beta"]);
+    }
+
+    #[test]
+    fn short_queries_match_id_prefixes_only() {
+        assert_eq!(ids(&search("al", 10, 0)), ["alpha", "Alpha"]);
+        assert_eq!(ids(&search("t", 10, 0)), Vec::<&str>::new());
+        assert_eq!(ids(&search("g", 10, 0)), ["gamma"]);
+    }
+
+    #[test]
+    fn a_trigram_absent_everywhere_matches_nothing() {
+        let page = search("tool zeta", 10, 0);
+        assert!(page.items.is_empty());
+        assert_eq!((page.total, page.total_exact), (0, true));
+    }
+
+    #[test]
+    fn counts_stop_at_the_cap() {
+        let rows = (0..1500)
+            .map(|i| row(&format!("pkg-{i}"), &format!("pkg-{i} package")))
+            .collect();
+        let snapshot = Snapshot::build(0, Instant::now(), rows);
+        let page = snapshot.page(&ListQuery {
+            q: Some("package".into()),
+            limit: 5,
+            offset: 1200,
+        });
+        assert_eq!(
+            ids(&page),
+            ["pkg-1200", "pkg-1201", "pkg-1202", "pkg-1203", "pkg-1204"]
+        );
+        assert_eq!((page.total, page.total_exact), (SEARCH_COUNT_CAP, false));
+    }
+}
