@@ -14,8 +14,10 @@
 //!   [`CONFIRM_WINDOW`] (so a database outage is a 503, not an old list), and it is younger
 //!   than [`MAX_AGE`]. Otherwise the request goes to the database, through the listing cache.
 //! - [`maintain`] reloads the snapshot when the generation moves (at most once per
-//!   [`MIN_SPACING`]) and every [`REFRESH`], which bounds how stale download counts and their
-//!   ordering are in lists. The record and the detail page always read the database.
+//!   [`MIN_SPACING`]). Every [`REFRESH`] it compares the snapshot's download counts with the
+//!   database's (their sum: counts only grow) and reloads when they differ, which bounds how
+//!   stale the counts and their ordering are in lists. The record and the detail page always
+//!   read the database.
 //! - Memory: about 1 KB per listed version (the summary, its search text and its index
 //!   entries); a catalogue above [`MAX_ROWS`] versions is not loaded, and every list queries the
 //!   database as before.
@@ -76,7 +78,7 @@ impl Catalogue {
         let confirmed = self.base + Duration::from_millis(self.confirmed_ms.load(Ordering::SeqCst));
         let current = snapshot.generation == generation
             && confirmed.elapsed() < CONFIRM_WINDOW
-            && snapshot.started.elapsed() < MAX_AGE;
+            && snapshot.verified().elapsed() < MAX_AGE;
         if !current {
             return None;
         }
@@ -127,16 +129,22 @@ pub async fn maintain(
     let mut failing = false;
     loop {
         let generation = listings.generation();
-        let due = match catalogue.current() {
+        let snapshot = catalogue.current();
+        let due = match &snapshot {
             None => true,
-            Some(snapshot) => {
-                snapshot.generation != generation || snapshot.started.elapsed() >= REFRESH
-            }
+            Some(snapshot) => snapshot.generation != generation,
         };
         let spaced = last_load.is_none_or(|at| at.elapsed() >= MIN_SPACING);
-        if due && spaced {
+        let outcome = if due && spaced {
             last_load = Some(Instant::now());
-            let loaded = reload(&catalogue, &store, generation).await;
+            Some(reload(&catalogue, &store, generation).await)
+        } else {
+            match snapshot.filter(|s| s.verified().elapsed() >= REFRESH) {
+                Some(snapshot) => Some(recheck(&catalogue, &store, &snapshot, generation).await),
+                None => None,
+            }
+        };
+        if let Some(loaded) = outcome {
             match loaded {
                 Ok(()) => failing = false,
                 // Logged once per outage, not at every attempt.
@@ -166,6 +174,22 @@ async fn confirm(catalogue: Arc<Catalogue>, store: Store) {
     }
 }
 
+/// The periodic check: the snapshot stays if the database's listed versions and download
+/// counts are still its own, otherwise it is reloaded.
+async fn recheck(
+    catalogue: &Catalogue,
+    store: &Store,
+    snapshot: &Snapshot,
+    generation: u64,
+) -> Result<(), crate::store::StoreError> {
+    let started = Instant::now();
+    if store.catalogue_fingerprint().await? == snapshot.fingerprint() {
+        snapshot.verified_at(started);
+        return Ok(());
+    }
+    reload(catalogue, store, generation).await
+}
+
 /// One load: the rows, then the indexes built off the async workers.
 async fn reload(
     catalogue: &Catalogue,
@@ -178,6 +202,7 @@ async fn reload(
         return Ok(());
     }
     let rows = store.catalogue_rows().await?;
+    let rows_ms = started.elapsed().as_millis() as u64;
     let snapshot = tokio::task::spawn_blocking(move || Snapshot::build(generation, started, rows))
         .await
         .map_err(|join| crate::store::StoreError::Task(join.to_string()))?;
@@ -187,6 +212,7 @@ async fn reload(
         event = "registry_catalogue_loaded",
         versions = snapshot.entries.len(),
         ms = (seconds * 1000.0) as u64,
+        rows_ms,
         "catalogue loaded"
     );
     catalogue.install(snapshot);
@@ -199,6 +225,11 @@ pub struct Snapshot {
     generation: u64,
     /// When the query that loaded it started.
     started: Instant,
+    /// Milliseconds from `started` to the start of the last check that found the database
+    /// unchanged ([`recheck`]).
+    verified_ms: AtomicU64,
+    /// The sum of the download counts it holds.
+    downloads: i64,
     entries: Vec<Entry>,
     /// Byte trigram of a search text (packed in the low 24 bits) → positions holding it, in
     /// order.
@@ -224,6 +255,8 @@ impl Snapshot {
         let mut snapshot = Snapshot {
             generation,
             started,
+            verified_ms: AtomicU64::new(0),
+            downloads: rows.iter().map(|row| row.summary.download_count).sum(),
             entries: Vec::with_capacity(rows.len()),
             trigrams: HashMap::new(),
             prefixes: HashMap::new(),
@@ -254,6 +287,24 @@ impl Snapshot {
             });
         }
         snapshot
+    }
+
+    /// When the snapshot was last known to match the database: its load, or its last check.
+    fn verified(&self) -> Instant {
+        self.started + Duration::from_millis(self.verified_ms.load(Ordering::SeqCst))
+    }
+
+    /// The database was found unchanged by a check started at `at`.
+    fn verified_at(&self, at: Instant) {
+        let ms = at.saturating_duration_since(self.started).as_millis();
+        self.verified_ms
+            .fetch_max(u64::try_from(ms).unwrap_or(u64::MAX), Ordering::SeqCst);
+    }
+
+    /// Listed versions and the sum of their download counts, as
+    /// [`Store::catalogue_fingerprint`] counts them in the database.
+    pub fn fingerprint(&self) -> (i64, i64) {
+        (self.entries.len() as i64, self.downloads)
     }
 
     /// Listed versions held.

@@ -62,6 +62,10 @@ async fn the_catalogue_pages_exactly_as_the_database_does() {
     let store = Store::new(pool);
     let snapshot = Snapshot::build(0, Instant::now(), store.catalogue_rows().await.unwrap());
     assert_eq!(snapshot.len() as i64, store.listed_count().await.unwrap());
+    assert_eq!(
+        snapshot.fingerprint(),
+        store.catalogue_fingerprint().await.unwrap()
+    );
 
     let searches = [
         None,

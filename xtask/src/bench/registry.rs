@@ -306,10 +306,11 @@ async fn measure_list_and_search(
     seed_catalogue(db_url, args.catalogue).await?;
     let load_seconds = await_catalogue(base, db_url, args.catalogue).await?;
     lines.push(format!(
-        "{:<56} {:>10.0} ms to load {} versions (rows and indexes)",
+        "{:<56} {:>10.0} ms to load {} versions (rows and indexes); registry RSS {}",
         "catalogue load",
         load_seconds * 1000.0,
-        args.catalogue
+        args.catalogue,
+        registry_rss(load)
     ));
     // The same URL again and again.
     let list = load.run(
@@ -415,6 +416,23 @@ fn measure_database_path(
         lines.push(r.report(""));
     }
     check_errors(&results.iter().collect::<Vec<_>>())
+}
+
+/// The resident memory of the metered registry process, as `/proc` shows it.
+fn registry_rss(load: &Load) -> String {
+    let pid = load.processes.as_ref().and_then(|p| {
+        p.sets.iter().find_map(|(name, set)| match set {
+            ProcessSet::Pid(pid) if *name == "registry" => Some(*pid),
+            _ => None,
+        })
+    });
+    pid.and_then(|pid| fs::read_to_string(format!("/proc/{pid}/status")).ok())
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmRSS:").map(|v| v.trim().to_owned()))
+        })
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// A series of the registry's `/metrics`.

@@ -646,26 +646,47 @@ impl Store {
         Ok(client.query_one(&stmt, &[]).await?.try_get(0)?)
     }
 
+    /// Listed versions and the sum of their download counts: what the catalogue compares to
+    /// tell whether its snapshot still holds (counts only grow, so an equal sum means no count
+    /// moved). One pass over the table's rows, no sort.
+    pub async fn catalogue_fingerprint(&self) -> Result<(i64, i64), StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "SELECT count(*), coalesce(sum(download_count), 0)::bigint \
+                 FROM registry_packages WHERE lifecycle_status <> 'takedown'",
+                &[],
+            )
+            .await?;
+        Ok((row.try_get(0)?, row.try_get(1)?))
+    }
+
     /// Every listed version (not taken down) with what `?q=` searches, in the listing order:
     /// what [`crate::catalogue`] holds in memory. Rows stream from the database, so only the
     /// decoded rows are held, never the whole result twice.
     pub async fn catalogue_rows(&self) -> Result<Vec<CatalogueRow>, StoreError> {
         use futures_util::TryStreamExt;
-        let client = self.client().await?;
-        let rows = client
-            .query_raw(
-                CATALOGUE_ROWS_SQL,
-                std::iter::empty::<&(dyn ToSql + Sync)>(),
-            )
-            .await?;
-        futures_util::pin_mut!(rows);
+        let mut client = self.client().await?;
+        let tx = client.build_transaction().read_only(true).start().await?;
+        // The whole catalogue is sorted at once: in memory, not in temporary files.
+        tx.batch_execute("SET LOCAL work_mem = '64MB'").await?;
         let mut out = Vec::new();
-        while let Some(row) = rows.try_next().await? {
-            out.push(CatalogueRow {
-                summary: summary_at(&row, 0)?,
-                search_text: row.try_get(LIST_COLUMN_COUNT)?,
-            });
+        {
+            let rows = tx
+                .query_raw(
+                    CATALOGUE_ROWS_SQL,
+                    std::iter::empty::<&(dyn ToSql + Sync)>(),
+                )
+                .await?;
+            futures_util::pin_mut!(rows);
+            while let Some(row) = rows.try_next().await? {
+                out.push(CatalogueRow {
+                    summary: summary_at(&row, 0)?,
+                    search_text: row.try_get(LIST_COLUMN_COUNT)?,
+                });
+            }
         }
+        tx.commit().await?;
         Ok(out)
     }
 
