@@ -11,7 +11,7 @@
 //! - A snapshot is served only while it is current: it was loaded at the listing generation
 //!   that is current now (no write that alters listings has happened since its query started,
 //!   on this replica or, through `NOTIFY`, on another), the database answered within
-//!   [`CONFIRM_WINDOW`] (so a database outage is a 503, not an old list), and it is younger
+//!   [`CONFIRM_WINDOW`] (so a database outage is soon a 503, not an old list), and it is younger
 //!   than [`MAX_AGE`]. Otherwise the request goes to the database, through the listing cache.
 //! - [`maintain`] reloads the snapshot when the generation moves (at most once per
 //!   [`MIN_SPACING`]). Every [`REFRESH`] it compares the snapshot's download counts with the
@@ -40,7 +40,10 @@ pub const REFRESH: Duration = Duration::from_secs(60);
 pub const MIN_SPACING: Duration = Duration::from_secs(1);
 
 /// A snapshot is served only if the database answered a ping started at most this long ago.
-pub const CONFIRM_WINDOW: Duration = Duration::from_secs(1);
+/// Pings go out every [`TICK`]; under full load a ping's answer can take several hundred
+/// milliseconds to be read (its connection's I/O shares a busy worker), so the window leaves
+/// room for that and still ends lists from memory within seconds of an outage.
+pub const CONFIRM_WINDOW: Duration = Duration::from_secs(5);
 
 /// A snapshot older than this is never served (reloads have been failing).
 pub const MAX_AGE: Duration = Duration::from_secs(180);
@@ -76,10 +79,18 @@ impl Catalogue {
     pub fn page(&self, query: &ListQuery, generation: u64) -> Option<PublicationPage> {
         let snapshot = self.current()?;
         let confirmed = self.base + Duration::from_millis(self.confirmed_ms.load(Ordering::SeqCst));
-        let current = snapshot.generation == generation
-            && confirmed.elapsed() < CONFIRM_WINDOW
-            && snapshot.verified().elapsed() < MAX_AGE;
-        if !current {
+        let miss = if snapshot.generation != generation {
+            Some("stale")
+        } else if confirmed.elapsed() >= CONFIRM_WINDOW {
+            Some("unconfirmed")
+        } else if snapshot.verified().elapsed() >= MAX_AGE {
+            Some("expired")
+        } else {
+            None
+        };
+        if let Some(reason) = miss {
+            metrics::counter!("anip_registry_catalogue_misses_total", "reason" => reason)
+                .increment(1);
             return None;
         }
         metrics::counter!("anip_registry_catalogue_pages_total").increment(1);

@@ -45,6 +45,11 @@ pub fn register() {
         "anip_registry_catalogue_pages_total",
         "List and search pages answered from the in-memory catalogue"
     );
+    metrics::describe_counter!(
+        "anip_registry_catalogue_misses_total",
+        "Lists the catalogue held but could not answer, by reason: stale (a write since its \
+         load), unconfirmed (no recent database answer), expired"
+    );
     metrics::gauge!("anip_registry_catalogue_versions").set(0.0);
     metrics::counter!("anip_registry_catalogue_pages_total").increment(0);
     for kind in ["package", "template"] {
