@@ -86,11 +86,12 @@ pub async fn build_state(config: &Config, pool: store::Pool) -> Result<AppState,
         std::time::Duration::from_millis(config.listing_cache_ttl_ms),
         crate::listing_cache::DEFAULT_MAX_ENTRIES,
     ));
-    if listing_cache.enabled() {
+    if listing_cache.enabled() && config.catalogue_max_versions > 0 {
         tokio::spawn(crate::catalogue::maintain(
             Arc::clone(listing_cache.catalogue()),
             Arc::clone(&listing_cache),
             store.clone(),
+            config.catalogue_max_versions,
         ));
     }
     // One LISTEN session serves both caches.

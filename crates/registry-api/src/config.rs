@@ -150,6 +150,16 @@ pub struct Config {
     )]
     pub listing_cache_ttl_ms: u64,
 
+    /// The most listed versions the in-memory catalogue holds (about 2 KB each, twice while it
+    /// reloads); a larger catalogue is not loaded and lists query Postgres. 0 turns the
+    /// catalogue off.
+    #[arg(
+        long,
+        env = "ANIP_REGISTRY_CATALOGUE_MAX_VERSIONS",
+        default_value_t = 100_000
+    )]
+    pub catalogue_max_versions: i64,
+
     /// GitHub OAuth app client id: enables browser sign-in (`auth/github/start`).
     #[arg(long, env = "ANIP_REGISTRY_GITHUB_CLIENT_ID")]
     pub github_client_id: Option<String>,

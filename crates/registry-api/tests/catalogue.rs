@@ -201,3 +201,18 @@ async fn the_registry_lists_from_the_catalogue_and_follows_writes_at_once() {
     let body = listing(&app, "?q=fresh-one").await;
     assert_eq!(body["items"][0]["lifecycle"]["status"], "yanked", "{body}");
 }
+
+#[tokio::test]
+async fn a_catalogue_above_its_limit_is_not_held_and_lists_still_answer() {
+    let db = database().await;
+    let pool = db.pool();
+    seed(&pool.get().await.unwrap()).await;
+    let listed = Store::new(pool).listed_count().await.unwrap();
+    let app = spawn_on(&db.url, &["--catalogue-max-versions", "1000"]).await;
+    // Its first load is due at once; give it several ticks.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(app.state().listing_cache.catalogue().current().is_none());
+    assert_eq!(listing(&app, "").await["total"], listed);
+    let body = listing(&app, "?q=pkg-44&limit=4").await;
+    assert_eq!(body["items"].as_array().unwrap().len(), 4, "{body}");
+}

@@ -360,7 +360,7 @@ async fn measure_list_and_search(
     let requests = cached.iter().map(|r| r.completed).sum::<u64>()
         + distinct.iter().map(|r| r.completed).sum::<u64>();
     lines.push(format!(
-        "{:<56} {:>10.0} of {requests} list and search requests (the rest: the database)",
+        "{:<56} {:>10.0} pages (wrk completed {requests} list and search requests)",
         "answered from the catalogue", served
     ));
     check_errors(&cached)?;
