@@ -305,6 +305,8 @@ async fn measure_list_and_search(
 ) -> anyhow::Result<()> {
     seed_catalogue(db_url, args.catalogue).await?;
     let load_seconds = await_catalogue(base, db_url, args.catalogue).await?;
+    let (served_before, misses_before) =
+        (catalogue_pages(base).await?, catalogue_misses(base).await?);
     lines.push(format!(
         "{:<56} {:>10.0} ms to load {} versions (rows and indexes); registry RSS {}",
         "catalogue load",
@@ -356,11 +358,12 @@ async fn measure_list_and_search(
     for r in &distinct {
         lines.push(r.report(""));
     }
-    let served = catalogue_pages(base).await?;
+    let served = catalogue_pages(base).await? - served_before;
     let requests = cached.iter().map(|r| r.completed).sum::<u64>()
         + distinct.iter().map(|r| r.completed).sum::<u64>();
+    let misses = catalogue_misses(base).await? - misses_before;
     lines.push(format!(
-        "{:<56} {:>10.0} pages (wrk completed {requests} list and search requests)",
+        "{:<56} {:>10.0} pages, {misses:.0} misses (wrk completed {requests} list and search requests)",
         "answered from the catalogue", served
     ));
     check_errors(&cached)?;
@@ -451,6 +454,19 @@ async fn catalogue_pages(base: &str) -> anyhow::Result<f64> {
     Ok(metric(base, "anip_registry_catalogue_pages_total")
         .await?
         .unwrap_or(0.0))
+}
+
+/// Lists the catalogue held but did not answer, whatever the reason (they went to the database).
+async fn catalogue_misses(base: &str) -> anyhow::Result<f64> {
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await?
+        .text()
+        .await?;
+    Ok(text
+        .lines()
+        .filter(|line| line.starts_with("anip_registry_catalogue_misses_total{"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum())
 }
 
 /// Tells the registry that listings changed (the seed bypassed it), waits until its catalogue
