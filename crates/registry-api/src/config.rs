@@ -156,7 +156,7 @@ pub struct Config {
     #[arg(
         long,
         env = "ANIP_REGISTRY_CATALOGUE_MAX_VERSIONS",
-        default_value_t = 100_000
+        default_value_t = 150_000
     )]
     pub catalogue_max_versions: i64,
 
