@@ -106,8 +106,14 @@ impl Catalogue {
     pub fn install(&self, snapshot: Snapshot) {
         self.confirm(snapshot.started);
         metrics::gauge!("anip_registry_catalogue_versions").set(snapshot.entries.len() as f64);
-        if let Ok(mut current) = self.current.write() {
-            *current = Some(Arc::new(snapshot));
+        let previous = match self.current.write() {
+            Ok(mut current) => current.replace(Arc::new(snapshot)),
+            Err(_) => None,
+        };
+        // Freeing a large snapshot takes a while: never under the lock every list reads,
+        // and not on the async worker either.
+        if let Some(previous) = previous {
+            tokio::task::spawn_blocking(move || drop(previous));
         }
     }
 

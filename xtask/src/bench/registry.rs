@@ -363,7 +363,7 @@ async fn measure_list_and_search(
         + distinct.iter().map(|r| r.completed).sum::<u64>();
     let misses = catalogue_misses(base).await? - misses_before;
     lines.push(format!(
-        "{:<56} {:>10.0} pages, {misses:.0} misses (wrk completed {requests} list and search requests)",
+        "{:<56} {:>10.0} pages; misses: {misses} (wrk completed {requests} list and search requests)",
         "answered from the catalogue", served
     ));
     check_errors(&cached)?;
@@ -456,17 +456,46 @@ async fn catalogue_pages(base: &str) -> anyhow::Result<f64> {
         .unwrap_or(0.0))
 }
 
-/// Lists the catalogue held but did not answer, whatever the reason (they went to the database).
-async fn catalogue_misses(base: &str) -> anyhow::Result<f64> {
-    let text = reqwest::get(format!("{base}/metrics"))
-        .await?
-        .text()
-        .await?;
-    Ok(text
-        .lines()
-        .filter(|line| line.starts_with("anip_registry_catalogue_misses_total{"))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum())
+/// Lists the catalogue held but did not answer (they went to the database), by reason.
+async fn catalogue_misses(base: &str) -> anyhow::Result<Misses> {
+    let mut misses = Misses::default();
+    for reason in ["stale", "unconfirmed", "expired"] {
+        let series = format!("anip_registry_catalogue_misses_total{{reason=\"{reason}\"}}");
+        misses
+            .0
+            .push((reason, metric(base, &series).await?.unwrap_or(0.0)));
+    }
+    Ok(misses)
+}
+
+/// Catalogue misses by reason.
+#[derive(Default)]
+struct Misses(Vec<(&'static str, f64)>);
+
+impl std::ops::Sub for Misses {
+    type Output = Misses;
+    fn sub(self, before: Misses) -> Misses {
+        Misses(
+            self.0
+                .into_iter()
+                .map(|(reason, n)| {
+                    let was = before
+                        .0
+                        .iter()
+                        .find(|(r, _)| *r == reason)
+                        .map_or(0.0, |m| m.1);
+                    (reason, n - was)
+                })
+                .collect(),
+        )
+    }
+}
+
+impl std::fmt::Display for Misses {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self.0.iter().map(|(r, n)| format!("{r} {n:.0}")).collect();
+        write!(f, "{}", parts.join(", "))
+    }
 }
 
 /// Tells the registry that listings changed (the seed bypassed it), waits until its catalogue

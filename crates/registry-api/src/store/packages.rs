@@ -684,6 +684,11 @@ impl Store {
                     summary: summary_at(&row, 0)?,
                     search_text: row.try_get(LIST_COLUMN_COUNT)?,
                 });
+                // Buffered rows arrive without waiting on the socket: let the thread's other
+                // tasks (the catalogue's pinger among them) run between batches.
+                if out.len() % 1000 == 0 {
+                    tokio::task::yield_now().await;
+                }
             }
         }
         tx.commit().await?;
