@@ -88,7 +88,6 @@ pub async fn build_state(config: &Config, pool: store::Pool) -> Result<AppState,
     ));
     if listing_cache.enabled() && config.catalogue_max_versions > 0 {
         tokio::spawn(crate::catalogue::maintain(
-            Arc::clone(listing_cache.catalogue()),
             Arc::clone(&listing_cache),
             store.clone(),
             config.catalogue_max_versions,

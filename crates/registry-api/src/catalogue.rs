@@ -58,17 +58,15 @@ const TICK: Duration = Duration::from_millis(250);
 #[derive(Debug)]
 pub struct Catalogue {
     current: RwLock<Option<Arc<Snapshot>>>,
-    base: Instant,
-    /// Milliseconds from `base` to the start of the last ping the database answered.
-    confirmed_ms: AtomicU64,
+    /// The start of the last ping the database answered.
+    confirmed: Moment,
 }
 
 impl Default for Catalogue {
     fn default() -> Self {
         Catalogue {
             current: RwLock::new(None),
-            base: Instant::now(),
-            confirmed_ms: AtomicU64::new(0),
+            confirmed: Moment::new(Instant::now()),
         }
     }
 }
@@ -78,10 +76,9 @@ impl Catalogue {
     /// rules); `None` sends the request to the database.
     pub fn page(&self, query: &ListQuery, generation: u64) -> Option<PublicationPage> {
         let snapshot = self.current()?;
-        let confirmed = self.base + Duration::from_millis(self.confirmed_ms.load(Ordering::SeqCst));
         let miss = if snapshot.generation != generation {
             Some("stale")
-        } else if confirmed.elapsed() >= CONFIRM_WINDOW {
+        } else if self.confirmed.get().elapsed() >= CONFIRM_WINDOW {
             Some("unconfirmed")
         } else if snapshot.verified().elapsed() >= MAX_AGE {
             Some("expired")
@@ -127,21 +124,19 @@ impl Catalogue {
 
     /// The database answered a ping started at `at`.
     pub fn confirm(&self, at: Instant) {
-        let ms = at.saturating_duration_since(self.base).as_millis();
-        self.confirmed_ms
-            .fetch_max(u64::try_from(ms).unwrap_or(u64::MAX), Ordering::SeqCst);
+        self.confirmed.advance_to(at);
     }
 }
 
-/// Keeps `catalogue` current for `listings`' generation, holding at most `max_versions`:
+/// Keeps `listings`' catalogue current for its generation, holding at most `max_versions`:
 /// reloads it when the generation moves and checks it every [`REFRESH`], while a task of its
 /// own pings the database (a load can take longer than a tick). Runs until the process ends.
 pub async fn maintain(
-    catalogue: Arc<Catalogue>,
     listings: Arc<crate::listing_cache::ListingCache>,
     store: Store,
     max_versions: i64,
 ) {
+    let catalogue = Arc::clone(listings.catalogue());
     tokio::spawn(confirm(Arc::clone(&catalogue), store.clone()));
     let mut last_load: Option<Instant> = None;
     let mut failing = false;
@@ -247,9 +242,9 @@ pub struct Snapshot {
     generation: u64,
     /// When the query that loaded it started.
     started: Instant,
-    /// Milliseconds from `started` to the start of the last check that found the database
-    /// unchanged ([`recheck`]).
-    verified_ms: AtomicU64,
+    /// Its load, or the start of the last check that found the database unchanged
+    /// ([`recheck`]).
+    verified: Moment,
     /// The sum of the download counts it holds.
     downloads: i64,
     entries: Vec<Entry>,
@@ -277,7 +272,7 @@ impl Snapshot {
         let mut snapshot = Snapshot {
             generation,
             started,
-            verified_ms: AtomicU64::new(0),
+            verified: Moment::new(started),
             downloads: rows.iter().map(|row| row.summary.download_count).sum(),
             entries: Vec::with_capacity(rows.len()),
             trigrams: HashMap::new(),
@@ -313,14 +308,12 @@ impl Snapshot {
 
     /// When the snapshot was last known to match the database: its load, or its last check.
     fn verified(&self) -> Instant {
-        self.started + Duration::from_millis(self.verified_ms.load(Ordering::SeqCst))
+        self.verified.get()
     }
 
     /// The database was found unchanged by a check started at `at`.
     fn verified_at(&self, at: Instant) {
-        let ms = at.saturating_duration_since(self.started).as_millis();
-        self.verified_ms
-            .fetch_max(u64::try_from(ms).unwrap_or(u64::MAX), Ordering::SeqCst);
+        self.verified.advance_to(at);
     }
 
     /// Listed versions and the sum of their download counts, as
@@ -424,6 +417,33 @@ impl Snapshot {
             shortest
         };
         list.map_or(&[][..], Vec::as_slice)
+    }
+}
+
+/// An instant that only moves forward, shared without a lock: milliseconds past a base.
+#[derive(Debug)]
+struct Moment {
+    base: Instant,
+    ms: AtomicU64,
+}
+
+impl Moment {
+    fn new(base: Instant) -> Self {
+        Moment {
+            base,
+            ms: AtomicU64::new(0),
+        }
+    }
+
+    fn get(&self) -> Instant {
+        self.base + Duration::from_millis(self.ms.load(Ordering::SeqCst))
+    }
+
+    /// Moves to `at`, unless it is already later.
+    fn advance_to(&self, at: Instant) {
+        let ms = at.saturating_duration_since(self.base).as_millis();
+        self.ms
+            .fetch_max(u64::try_from(ms).unwrap_or(u64::MAX), Ordering::SeqCst);
     }
 }
 
