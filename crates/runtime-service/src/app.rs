@@ -115,7 +115,7 @@ pub enum AssembleError {
     #[error("signing keys: {0}")]
     Keys(#[from] crate::keys::KeyError),
     #[error("HTTP client: {0}")]
-    Http(#[from] reqwest::Error),
+    Http(#[from] rustls::Error),
 }
 
 /// Loads (or creates) the keys, starts the audit writer and the background jobs, and returns

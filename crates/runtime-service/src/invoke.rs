@@ -714,7 +714,7 @@ pub(crate) async fn call_backend(
         ));
     };
     backend::http::call(
-        &backend::http::thread_client(&runtime.http),
+        &backend::client::BackendClient::for_this_thread(&runtime.http),
         connection,
         binding,
         &Value::Object(parameters.clone()),

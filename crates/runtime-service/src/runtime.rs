@@ -32,7 +32,7 @@ pub struct Runtime {
     pub package: Arc<Package>,
     pub audit: AuditWriter,
     pub tokens: TokenWriter,
-    pub http: reqwest::Client,
+    pub http: crate::backend::client::BackendClient,
     pub api_keys: ApiKeyHashes,
     manifest: Arc<RwLock<Option<SignedManifest>>>,
     verified: Arc<VerifiedJwts>,
@@ -110,8 +110,8 @@ impl Runtime {
         package: Package,
         audit: AuditWriter,
         api_keys: ApiKeyHashes,
-    ) -> Result<Runtime, reqwest::Error> {
-        let http = crate::backend::http::new_client()?;
+    ) -> Result<Runtime, rustls::Error> {
+        let http = crate::backend::client::BackendClient::new()?;
         let tokens = TokenWriter::spawn(pool.clone());
         Ok(Runtime {
             pool,

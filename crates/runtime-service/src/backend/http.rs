@@ -2,8 +2,12 @@
 
 use std::time::Duration;
 
+use hyper::body::Bytes;
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE, USER_AGENT};
+use hyper::{Method, Request, Uri};
 use serde_json::{json, Value};
 
+use super::client::{BackendClient, Body, TransportError};
 use super::mapping::{as_text, resolve, response_path};
 use super::{BackendResult, CallContext};
 use crate::contract::SideEffectType;
@@ -12,6 +16,9 @@ use crate::package::{Connection, HttpBinding};
 
 /// Largest backend response body read (bytes).
 const MAX_BODY: usize = 4 * 1024 * 1024;
+
+/// The `User-Agent` backends see.
+const USER_AGENT_VALUE: &str = concat!("anip-runtime/", env!("CARGO_PKG_VERSION"));
 
 fn invalid(detail: String) -> Failure {
     Failure::new("invalid_parameters", detail, Action::RevalidateState).retry(false)
@@ -23,39 +30,11 @@ fn invalid(detail: String) -> Failure {
 /// closed connection.
 const MAX_URL: usize = 8000;
 
-/// A client for calling backends: connection pooling, an idle timeout, our user agent, and no
-/// redirects: a redirect would resend the connection's credential to wherever the backend
-/// points (another origin, a metadata address), so a 3xx answer is a backend failure.
-pub fn new_client() -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
-        .user_agent(concat!("anip-runtime/", env!("CARGO_PKG_VERSION")))
-        .pool_idle_timeout(Duration::from_secs(30))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-}
-
-/// The client for backend calls made on this thread (`shared` if one cannot be built). actix
-/// runs a single-threaded runtime per worker; a pooled connection's I/O task runs on the thread
-/// that opened it, so a client shared by the workers would wake another thread twice per call.
-/// One client per thread keeps each call on the thread that handles the request.
-pub fn thread_client(shared: &reqwest::Client) -> reqwest::Client {
-    thread_local! {
-        static CLIENT: std::cell::RefCell<Option<reqwest::Client>> =
-            const { std::cell::RefCell::new(None) };
-    }
-    CLIENT.with(|client| {
-        client
-            .borrow_mut()
-            .get_or_insert_with(|| new_client().unwrap_or_else(|_| shared.clone()))
-            .clone()
-    })
-}
-
 /// `base` parsed, remembered per thread: parsing (host normalization included) costs more than
 /// the rest of building a request URL, and a runtime has a handful of connections.
-fn base_url(base: &str) -> Option<reqwest::Url> {
+fn base_url(base: &str) -> Option<url::Url> {
     thread_local! {
-        static PARSED: std::cell::RefCell<std::collections::HashMap<String, reqwest::Url>> =
+        static PARSED: std::cell::RefCell<std::collections::HashMap<String, url::Url>> =
             std::cell::RefCell::new(std::collections::HashMap::new());
     }
     PARSED.with(|parsed| {
@@ -63,7 +42,7 @@ fn base_url(base: &str) -> Option<reqwest::Url> {
         if let Some(url) = parsed.get(base) {
             return Some(url.clone());
         }
-        let url = reqwest::Url::parse(base).ok()?;
+        let url = url::Url::parse(base).ok()?;
         if parsed.len() >= 64 {
             parsed.clear();
         }
@@ -79,7 +58,7 @@ fn build_url(
     binding: &HttpBinding,
     input: &Value,
     context: &Value,
-) -> Result<reqwest::Url, Failure> {
+) -> Result<url::Url, Failure> {
     let mut url = base_url(&connection.base_url).ok_or_else(|| {
         Failure::new(
             "backend_not_configured",
@@ -141,7 +120,7 @@ fn build_url(
 
 /// Calls the backend. `side_effect` decides whether an unanswered write may be retried.
 pub async fn call(
-    client: &reqwest::Client,
+    client: &BackendClient,
     connection: &Connection,
     binding: &HttpBinding,
     input: &Value,
@@ -150,70 +129,86 @@ pub async fn call(
 ) -> Result<BackendResult, Failure> {
     let context = ctx.to_json();
     let url = build_url(connection, binding, input, &context)?;
-    let method = reqwest::Method::from_bytes(binding.method.as_bytes()).map_err(|_| {
+    let not_configured = |detail: &str| {
         Failure::new(
             "backend_not_configured",
-            "the backend method is not valid",
+            detail.to_owned(),
             Action::ContactServiceOwner,
         )
-    })?;
+    };
+    let method = Method::from_bytes(binding.method.as_bytes())
+        .map_err(|_| not_configured("the backend method is not valid"))?;
+    let uri: Uri = url
+        .as_str()
+        .parse()
+        .map_err(|_| not_configured("the backend URL is not valid"))?;
     let timeout = binding
         .timeout_ms
         .map_or(connection.timeout, Duration::from_millis);
-    let mut request = client
-        .request(method.clone(), url)
-        .timeout(timeout)
-        .header("accept", "application/json");
+    let mut headers = HeaderMap::new();
+    headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
+    headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
     for (name, template) in &binding.headers {
         if let Some(text) = resolve(template, input, &context)
             .as_ref()
             .and_then(as_text)
         {
-            request = request.header(name.as_str(), text);
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| not_configured("a backend header name is not valid"))?;
+            let value = HeaderValue::from_bytes(text.as_bytes()).map_err(|_| {
+                invalid(format!(
+                    "the input sent as the {name} header holds characters a header cannot carry"
+                ))
+            })?;
+            headers.append(name, value);
         }
     }
     if let Some(header) = &binding.idempotency_header {
-        request = request.header(header.as_str(), ctx.idempotency_key());
+        let name = HeaderName::from_bytes(header.as_bytes())
+            .map_err(|_| not_configured("the idempotency header name is not valid"))?;
+        let value = HeaderValue::from_bytes(ctx.idempotency_key().as_bytes()).map_err(|_| {
+            invalid("client_reference_id holds characters a header cannot carry".to_owned())
+        })?;
+        headers.insert(name, value);
     }
-    request = request.header("x-anip-invocation-id", ctx.invocation_id.as_str());
+    if let Ok(value) = HeaderValue::from_bytes(ctx.invocation_id.as_bytes()) {
+        headers.insert("x-anip-invocation-id", value);
+    }
     if let Some(credential) = &connection.credential {
-        request = request.header(
-            credential.header.as_str(),
-            format!("{}{}", credential.prefix, credential.value.expose()),
-        );
+        let name = HeaderName::from_bytes(credential.header.as_bytes())
+            .map_err(|_| not_configured("the backend credential header name is not valid"))?;
+        let mut value = HeaderValue::from_bytes(
+            format!("{}{}", credential.prefix, credential.value.expose()).as_bytes(),
+        )
+        .map_err(|_| not_configured("the backend credential cannot be sent as a header"))?;
+        value.set_sensitive(true);
+        headers.insert(name, value);
     }
-    if method != reqwest::Method::GET && method != reqwest::Method::DELETE {
+    let body = if method != Method::GET && method != Method::DELETE {
         let body = match &binding.body {
             None => input.clone(),
             Some(template) => resolve(template, input, &context).unwrap_or(Value::Null),
         };
-        request = request.json(&body);
-    }
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
+    } else {
+        Bytes::new()
+    };
+    let mut request = Request::new(Body::new(body));
+    *request.method_mut() = method;
+    *request.uri_mut() = uri;
+    *request.headers_mut() = headers;
     let idempotent = side_effect == SideEffectType::Read || binding.idempotency_header.is_some();
     let started = std::time::Instant::now();
-    let response = request.send().await;
+    let answer = client.send(request, timeout, MAX_BODY).await;
     metrics::histogram!("anip_runtime_backend_seconds", "connection" => connection.id.clone())
         .record(started.elapsed().as_secs_f64());
-    let response = match response {
-        Ok(response) => response,
-        Err(error) => return Err(transport_failure(&error, idempotent, &connection.id)),
-    };
-    let status = response.status();
-    let bytes = match response.bytes().await {
-        Ok(bytes) if bytes.len() <= MAX_BODY => bytes,
-        Ok(_) => {
-            return Err(Failure::new(
-                "upstream_error",
-                "the backend answer is too large",
-                Action::ContactServiceOwner,
-            ))
-        }
-        Err(error) => return Err(transport_failure(&error, idempotent, &connection.id)),
-    };
-    let body: Value = if bytes.is_empty() {
+    let answer = answer.map_err(|error| transport_failure(error, idempotent, &connection.id))?;
+    let status = answer.status;
+    let body: Value = if answer.body.is_empty() {
         json!({})
     } else {
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        serde_json::from_slice(&answer.body).unwrap_or(Value::Null)
     };
     if status.is_success() {
         if body.is_null() {
@@ -228,52 +223,50 @@ pub async fn call(
     Err(map_error(binding, status.as_u16(), &body, idempotent))
 }
 
-fn transport_failure(error: &reqwest::Error, idempotent: bool, connection: &str) -> Failure {
+fn transport_failure(error: TransportError, idempotent: bool, connection: &str) -> Failure {
     tracing::warn!(
         event = "backend_unreachable",
         connection,
-        timeout = error.is_timeout(),
+        reason = ?error,
         "backend call failed"
     );
-    if error.is_timeout() {
-        return if idempotent {
-            Failure::new(
-                "upstream_timeout",
-                "the backend did not answer in time; the request is safe to repeat",
-                Action::RetryNow,
-            )
-        } else {
-            Failure::new(
-                "upstream_timeout",
-                "the backend did not answer in time; the outcome is unknown, check it before repeating the request",
-                Action::RevalidateState,
-            )
-            .retry(false)
-        };
-    }
-    if error.is_connect() {
+    match error {
+        TransportError::TooLarge => Failure::new(
+            "upstream_error",
+            "the backend answer is too large",
+            Action::ContactServiceOwner,
+        ),
+        TransportError::Timeout if idempotent => Failure::new(
+            "upstream_timeout",
+            "the backend did not answer in time; the request is safe to repeat",
+            Action::RetryNow,
+        ),
+        TransportError::Timeout => Failure::new(
+            "upstream_timeout",
+            "the backend did not answer in time; the outcome is unknown, check it before repeating the request",
+            Action::RevalidateState,
+        )
+        .retry(false),
         // Nothing was sent: repeating is safe whatever the capability does.
-        return Failure::new(
+        TransportError::Connect => Failure::new(
             "service_unavailable",
             "the backend cannot be reached",
             Action::WaitAndRetry,
-        );
-    }
-    // Connected, then the connection ended without a complete answer (the backend closed it,
-    // e.g. on a request it would not read): the backend failed, and a write's outcome is unknown.
-    if idempotent {
-        Failure::new(
+        ),
+        // Connected, then the connection ended without a complete answer (the backend closed
+        // it, e.g. on a request it would not read): the backend failed, and a write's outcome
+        // is unknown.
+        TransportError::Incomplete if idempotent => Failure::new(
             "upstream_error",
             "the backend closed the connection without a complete answer; the request is safe to repeat",
             Action::WaitAndRetry,
-        )
-    } else {
-        Failure::new(
+        ),
+        TransportError::Incomplete => Failure::new(
             "upstream_error",
             "the backend closed the connection without a complete answer; the outcome is unknown, check it before repeating the request",
             Action::RevalidateState,
         )
-        .retry(false)
+        .retry(false),
     }
 }
 

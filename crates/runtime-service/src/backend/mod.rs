@@ -2,6 +2,7 @@
 //! becomes an ANIP failure with a type, a detail that does not leak the backend's internals, a
 //! canonical resolution and a retry flag; nothing here can produce a bare 500.
 
+pub mod client;
 pub mod http;
 pub mod mapping;
 

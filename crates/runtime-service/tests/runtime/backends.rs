@@ -218,3 +218,108 @@ async fn redirects_are_not_followed_and_the_credential_stays_home() {
         "the redirect was followed"
     );
 }
+
+/// A backend that reads a request and hangs up without answering, on its own port.
+fn spawn_hangup_backend() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut buffer = [0u8; 4096];
+            let _ = std::io::Read::read(&mut stream, &mut buffer);
+            drop(stream);
+        }
+    });
+    format!("http://{address}")
+}
+
+#[actix_web::test]
+async fn cut_short_oversized_and_unsendable_calls_are_protocol_failures() {
+    let db = store::testing::test_database(&runtime_service::MIGRATIONS).await;
+    let huge = HttpServer::new(|| {
+        App::new().route(
+            "/huge",
+            // Past the 4 MiB the runtime reads of an answer.
+            web::to(|| async {
+                HttpResponse::Ok()
+                    .content_type("application/json")
+                    .body(format!("{{\"pad\":\"{}\"}}", "x".repeat(5 << 20)))
+            }),
+        )
+    })
+    .workers(1)
+    .bind(("127.0.0.1", 0))
+    .unwrap();
+    let huge_url = format!("http://{}", huge.addrs()[0]);
+    actix_web::rt::spawn(huge.run());
+    let mut noted = declaration("noted", "read");
+    noted["inputs"] = json!([{"name": "note", "type": "string", "required": true}]);
+    let mut header_mapping = mapping("noted", "huge", "GET", "/huge");
+    header_mapping["backend_bindings"][0]["headers"] = json!({"X-Note": "$.input.note"});
+    let definition = json!({
+        "contract_schema_version": "anip-service-definition/v1",
+        "service_topology_bindings": [{"service_id": "faults"}],
+        "capability_declarations": [declaration("hangup_read", "read"), declaration("hangup_write", "write"), declaration("huge", "read"), noted],
+        "integration_fronting": {
+            "connections": [{"id": "hangup", "timeout_ms": 2000}, {"id": "huge", "timeout_ms": 5000}],
+            "capability_mappings": [mapping("hangup_read", "hangup", "GET", "/"), mapping("hangup_write", "hangup", "POST", "/"),
+                                    mapping("huge", "huge", "GET", "/huge"), header_mapping]
+        }
+    });
+    let options = LoadOptions {
+        backend_urls: BTreeMap::from([
+            ("hangup".to_owned(), spawn_hangup_backend()),
+            ("huge".to_owned(), huge_url),
+        ]),
+        ..LoadOptions::default()
+    };
+    let served = serve(
+        db.pool(),
+        package::load_definition(&definition, &options).unwrap(),
+    )
+    .await;
+    let flight = Flight {
+        db,
+        served,
+        http: reqwest::Client::new(),
+    };
+    let call = |capability: &'static str, input: Value| {
+        let flight = &flight;
+        async move {
+            let (status, issued) = flight
+                .token_request(
+                    ANA_KEY,
+                    json!({"scope": ["faults"], "capability": capability}),
+                )
+                .await;
+            assert_eq!(status, 200);
+            let jwt = issued["token"].as_str().unwrap().to_owned();
+            flight.invoke(&jwt, capability, input).await
+        }
+    };
+    let expect = |body: &Value, kind: &str, action: &str, retry: bool| {
+        assert_eq!(failure_type(body), kind, "{body}");
+        assert_eq!(body["failure"]["resolution"]["action"], action, "{body}");
+        assert_eq!(body["failure"]["retry"], retry, "{body}");
+    };
+
+    // The connection ends without an answer: a read may be repeated, a write must be checked.
+    let (status, body) = call("hangup_read", json!({})).await;
+    assert_eq!(status, 502, "{body}");
+    expect(&body, "upstream_error", "wait_and_retry", true);
+    let (_, body) = call("hangup_write", json!({})).await;
+    expect(&body, "upstream_error", "revalidate_state", false);
+
+    // An answer past the limit is refused, not buffered whole. (Details are redacted at the
+    // default disclosure level; the type and resolution tell the cases apart.)
+    let (status, body) = call("huge", json!({})).await;
+    assert_eq!(status, 502, "{body}");
+    expect(&body, "upstream_error", "contact_service_owner", false);
+
+    // An input bound to a header that a header cannot carry is the caller's error, and
+    // nothing is sent.
+    let (status, body) = call("noted", json!({"note": "line one\r\nX-Injected: yes"})).await;
+    assert_eq!(status, 400, "{body}");
+    expect(&body, "invalid_parameters", "revalidate_state", false);
+}
