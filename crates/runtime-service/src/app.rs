@@ -11,6 +11,7 @@ use observability::{health, HttpMetrics};
 
 use crate::audit::{checkpoint, retention, AuditWriter};
 use crate::auth::ApiKeyHashes;
+use crate::backend::client::BackendClient;
 use crate::contract::CapabilityKind;
 use crate::keys::Keys;
 use crate::package::Package;
@@ -114,8 +115,6 @@ impl BackgroundJobs {
 pub enum AssembleError {
     #[error("signing keys: {0}")]
     Keys(#[from] crate::keys::KeyError),
-    #[error("HTTP client: {0}")]
-    Http(#[from] rustls::Error),
 }
 
 /// Loads (or creates) the keys, starts the audit writer and the background jobs, and returns
@@ -125,6 +124,7 @@ pub async fn assemble(
     pool: store::Pool,
     package: Package,
     api_keys: ApiKeyHashes,
+    backends: BackendClient,
     background: &Background,
 ) -> Result<(Runtime, BackgroundJobs), AssembleError> {
     let keys = Keys::load_or_create(&pool).await?;
@@ -132,7 +132,14 @@ pub async fn assemble(
     let anchoring = package.trust.anchoring.clone();
     let anchored = package.trust.level != "signed";
     let service_id = package.service_id.clone();
-    let runtime = Runtime::new(pool.clone(), keys.clone(), package, audit, api_keys)?;
+    let runtime = Runtime::new(
+        pool.clone(),
+        keys.clone(),
+        package,
+        audit,
+        api_keys,
+        backends,
+    );
     let mut jobs = BackgroundJobs::new(pool.clone(), background.holder.clone());
     if let (true, true, Some(anchoring)) = (background.checkpoints, anchored, anchoring) {
         let cadence =

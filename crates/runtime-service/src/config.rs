@@ -95,6 +95,11 @@ pub struct Config {
     #[arg(long, env = "ANIP_RUNTIME_BACKEND_URLS", value_parser = parse_backend_urls, default_value = "")]
     pub backend_urls: BackendUrls,
 
+    /// A PEM bundle of CA certificates that HTTPS backends may also chain to (besides the
+    /// public webpki roots), for backends behind a private CA.
+    #[arg(long, env = "ANIP_RUNTIME_BACKEND_CA_FILE", value_name = "FILE")]
+    pub backend_ca_file: Option<std::path::PathBuf>,
+
     /// This replica's id for leases (default: host name, process id and a random suffix).
     #[arg(long, env = "ANIP_RUNTIME_REPLICA_ID")]
     pub replica_id: Option<String>,

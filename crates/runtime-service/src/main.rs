@@ -9,7 +9,7 @@ use clap::Parser;
 use observability::server::{self, ErrorStyle, ServerLimits};
 use runtime_service::config::{Command, Config};
 use runtime_service::package::{self, LoadOptions, SharedVerifier};
-use runtime_service::{app, MIGRATIONS};
+use runtime_service::{app, backend, MIGRATIONS};
 
 /// mimalloc: requests allocate many short-lived buffers, and glibc's malloc cost about a fifth
 /// of the runtime's CPU per invocation (`cargo xtask bench runtime`: 3,659 → 4,871 invokes/s).
@@ -118,6 +118,14 @@ async fn run(config: Config) -> anyhow::Result<()> {
     // The package is verified before anything touches the database: a runtime refusing its
     // package leaves the schema as it found it.
     let package = load_package(&config).await?;
+    let extra_roots = match &config.backend_ca_file {
+        Some(path) => {
+            backend::client::read_ca_file(path).context("ANIP_RUNTIME_BACKEND_CA_FILE")?
+        }
+        None => Vec::new(),
+    };
+    let backends = backend::client::BackendClient::new(&extra_roots)
+        .context("ANIP_RUNTIME_BACKEND_CA_FILE")?;
     if config.run_migrations {
         store::migrate(&database_url, &MIGRATIONS).await?;
     }
@@ -168,8 +176,14 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let limits = ServerLimits::default();
     // Never shorter than the longest invocation the package allows (see app::request_deadline).
     let deadline = app::request_deadline(&package, limits.request_deadline);
-    let (runtime, jobs) =
-        app::assemble(pool, package, config.api_key_hashes.clone(), &background).await?;
+    let (runtime, jobs) = app::assemble(
+        pool,
+        package,
+        config.api_key_hashes.clone(),
+        backends,
+        &background,
+    )
+    .await?;
     let served = serve(&config, runtime, deadline, &limits).await;
     // The server has stopped: every request was answered, and each waited for its audit entries
     // to be committed, so the audit writer has nothing left to write. Stop the background jobs

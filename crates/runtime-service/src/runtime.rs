@@ -110,10 +110,10 @@ impl Runtime {
         package: Package,
         audit: AuditWriter,
         api_keys: ApiKeyHashes,
-    ) -> Result<Runtime, rustls::Error> {
-        let http = crate::backend::client::BackendClient::new()?;
+        http: crate::backend::client::BackendClient,
+    ) -> Runtime {
         let tokens = TokenWriter::spawn(pool.clone());
-        Ok(Runtime {
+        Runtime {
             pool,
             keys,
             package: Arc::new(package),
@@ -125,7 +125,7 @@ impl Runtime {
             verified: Arc::new(VerifiedJwts::default()),
             chains: Arc::new(StoredChains::default()),
             discovery_cache: Arc::new(RwLock::new(DiscoveryCache::new())),
-        })
+        }
     }
 
     /// The disclosure level when no token is known.

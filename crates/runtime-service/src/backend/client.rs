@@ -4,10 +4,15 @@
 //! backend points (another origin, a metadata address), so a 3xx is a backend failure
 //! (`super::http` maps it).
 //!
+//! Backend certificates must chain to the webpki roots or to the operator's own CAs
+//! (`ANIP_RUNTIME_BACKEND_CA_FILE`, a PEM bundle). Calls go straight to the backend: the
+//! `HTTP_PROXY` family of variables is not read.
+//!
 //! hyper directly rather than through reqwest: reqwest's redirect and response layers parse
 //! every request's URL again, and with the layers around them they cost about a tenth of the
 //! runtime's CPU per invocation (`cargo xtask bench runtime`), for features this client refuses.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +23,8 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
 
 /// A request body: the whole JSON text, or nothing.
 pub type Body = Full<Bytes>;
@@ -27,7 +34,45 @@ const POOL_IDLE: Duration = Duration::from_secs(30);
 
 /// A pooled client for calling backends; cheap to clone (clones share the pool).
 #[derive(Clone)]
-pub struct BackendClient(Client<HttpsConnector<HttpConnector>, Body>);
+pub struct BackendClient {
+    client: Client<HttpsConnector<HttpConnector>, Body>,
+    tls: Arc<rustls::ClientConfig>,
+}
+
+/// Why the backend trust roots could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TrustError {
+    #[error("reading the CA file {path}: {reason}")]
+    CaFile { path: String, reason: String },
+    #[error("the CA file {path} holds no PEM certificate")]
+    NoCertificate { path: String },
+    #[error("TLS settings: {0}")]
+    Tls(#[from] rustls::Error),
+}
+
+/// The certificates of a PEM bundle, each checked to be usable as a trust anchor.
+pub fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, TrustError> {
+    let failed = |reason: String| TrustError::CaFile {
+        path: path.display().to_string(),
+        reason,
+    };
+    let certificates = CertificateDer::pem_file_iter(path)
+        .map_err(|e| failed(e.to_string()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| failed(e.to_string()))?;
+    if certificates.is_empty() {
+        return Err(TrustError::NoCertificate {
+            path: path.display().to_string(),
+        });
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    for certificate in &certificates {
+        roots
+            .add(certificate.clone())
+            .map_err(|e| failed(format!("a certificate is not a usable CA: {e}")))?;
+    }
+    Ok(certificates)
+}
 
 /// Why a call got no complete answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,6 +81,9 @@ pub enum TransportError {
     Timeout,
     /// No connection was made, so nothing was sent.
     Connect,
+    /// The backend's TLS certificate does not chain to a trusted CA (or does not name it), so
+    /// nothing was sent.
+    Untrusted,
     /// Connected, then the connection ended without a complete answer.
     Incomplete,
     /// The answer is larger than the limit.
@@ -49,21 +97,29 @@ pub struct Answer {
 }
 
 impl BackendClient {
-    /// A client that speaks `http` and `https` (the webpki roots, rustls with ring).
-    pub fn new() -> Result<BackendClient, rustls::Error> {
-        let mut tcp = HttpConnector::new();
-        tcp.enforce_http(false);
-        tcp.set_nodelay(true);
+    /// A client that speaks `http` and `https` (rustls with ring), trusting the webpki roots
+    /// and `extra_roots`.
+    pub fn new(extra_roots: &[CertificateDer<'static>]) -> Result<BackendClient, TrustError> {
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        for root in extra_roots {
+            roots.add(root.clone())?;
+        }
         let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)
         .with_no_client_auth();
+        Ok(BackendClient::with_tls(Arc::new(tls)))
+    }
+
+    fn with_tls(tls: Arc<rustls::ClientConfig>) -> BackendClient {
+        let mut tcp = HttpConnector::new();
+        tcp.enforce_http(false);
+        tcp.set_nodelay(true);
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
+            .with_tls_config((*tls).clone())
             .https_or_http()
             .enable_http1()
             .wrap_connector(tcp);
@@ -71,10 +127,10 @@ impl BackendClient {
             .pool_idle_timeout(POOL_IDLE)
             .pool_timer(TokioTimer::new())
             .build(connector);
-        Ok(BackendClient(client))
+        BackendClient { client, tls }
     }
 
-    /// The client for calls made on this thread (`shared` if one cannot be built). actix runs a
+    /// A client like `shared` (the same trust) for calls made on this thread. actix runs a
     /// single-threaded runtime per worker; a pooled connection's I/O task runs on the thread
     /// that opened it, so a client shared by the workers would wake another thread twice per
     /// call. One client per thread keeps each call on the thread that handles the request.
@@ -84,10 +140,13 @@ impl BackendClient {
                 const { std::cell::RefCell::new(None) };
         }
         CLIENT.with(|client| {
-            client
-                .borrow_mut()
-                .get_or_insert_with(|| BackendClient::new().unwrap_or_else(|_| shared.clone()))
-                .clone()
+            let mut client = client.borrow_mut();
+            match &*client {
+                Some(mine) if Arc::ptr_eq(&mine.tls, &shared.tls) => mine.clone(),
+                _ => client
+                    .insert(BackendClient::with_tls(shared.tls.clone()))
+                    .clone(),
+            }
         })
     }
 
@@ -100,11 +159,13 @@ impl BackendClient {
         max_body: usize,
     ) -> Result<Answer, TransportError> {
         let call = async {
-            let response = self.0.request(request).await.map_err(|error| {
-                if error.is_connect() {
-                    TransportError::Connect
-                } else {
+            let response = self.client.request(request).await.map_err(|error| {
+                if !error.is_connect() {
                     TransportError::Incomplete
+                } else if refused_certificate(&error) {
+                    TransportError::Untrusted
+                } else {
+                    TransportError::Connect
                 }
             })?;
             let status = response.status();
@@ -124,5 +185,60 @@ impl BackendClient {
         tokio::time::timeout(timeout, call)
             .await
             .unwrap_or(Err(TransportError::Timeout))
+    }
+}
+
+/// Whether `error` comes from rustls refusing the server's certificate. rustls reaches hyper
+/// wrapped in `io::Error`s, whose `source()` skips the error they wrap, so an `io::Error` on
+/// the chain is opened with `get_ref` instead.
+fn refused_certificate(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(error) = next {
+        if matches!(
+            error.downcast_ref::<rustls::Error>(),
+            Some(rustls::Error::InvalidCertificate(_))
+        ) {
+            return true;
+        }
+        next = match error.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => error.source(),
+        };
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file_with(text: &str) -> std::path::PathBuf {
+        let path =
+            std::env::temp_dir().join(format!("anip-runtime-ca-{}.pem", crate::ids::random_hex(6)));
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_ca_file_without_a_usable_certificate_is_refused_by_name() {
+        let empty = file_with("# no certificates here\n");
+        let error = read_ca_file(&empty).unwrap_err();
+        assert!(matches!(error, TrustError::NoCertificate { .. }), "{error}");
+        assert!(error.to_string().contains(&empty.display().to_string()));
+        std::fs::remove_file(&empty).unwrap();
+
+        let broken =
+            file_with("-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n");
+        let error = read_ca_file(&broken).unwrap_err();
+        assert!(matches!(error, TrustError::CaFile { .. }), "{error}");
+        std::fs::remove_file(&broken).unwrap();
+
+        let missing = std::env::temp_dir().join("anip-runtime-ca-that-does-not-exist.pem");
+        assert!(matches!(
+            read_ca_file(&missing),
+            Err(TrustError::CaFile { .. })
+        ));
     }
 }

@@ -247,6 +247,14 @@ fn transport_failure(error: TransportError, idempotent: bool, connection: &str) 
             Action::RevalidateState,
         )
         .retry(false),
+        // Nothing was sent, and repeating cannot help until the backend's certificate or the
+        // runtime's trust (ANIP_RUNTIME_BACKEND_CA_FILE) changes.
+        TransportError::Untrusted => Failure::new(
+            "upstream_error",
+            "the backend's TLS certificate is not trusted",
+            Action::ContactServiceOwner,
+        )
+        .retry(false),
         // Nothing was sent: repeating is safe whatever the capability does.
         TransportError::Connect => Failure::new(
             "service_unavailable",

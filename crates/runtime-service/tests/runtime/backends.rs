@@ -8,7 +8,7 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use runtime_service::package::{self, LoadOptions};
 use serde_json::{json, Value};
 
-use crate::support::{failure_type, serve, Flight, ANA_KEY};
+use crate::support::{failure_type, serve, serve_with, Flight, ANA_KEY};
 
 /// A backend that answers slowly on `/slow` and crashes on `/boom`.
 fn spawn_faulty_backend() -> String {
@@ -322,4 +322,150 @@ async fn cut_short_oversized_and_unsendable_calls_are_protocol_failures() {
     let (status, body) = call("noted", json!({"note": "line one\r\nX-Injected: yes"})).await;
     assert_eq!(status, 400, "{body}");
     expect(&body, "invalid_parameters", "revalidate_state", false);
+}
+
+/// An HTTPS backend on loopback whose certificate a private CA (made here) signed; answers
+/// `{"secure": true}` to any request.
+struct PrivateTlsBackend {
+    url: String,
+    ca_pem: String,
+}
+
+fn spawn_private_tls_backend() -> PrivateTlsBackend {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "ANIP runtime test CA");
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap())
+        .unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let certificate = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![certificate.der().clone()],
+        rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+    )
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let address = listener.local_addr().unwrap();
+    actix_web::rt::spawn(async move {
+        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            actix_web::rt::spawn(async move {
+                // A client that does not trust the CA ends the handshake here.
+                let Ok(mut tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let mut head = Vec::new();
+                let mut buffer = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buffer[..n]),
+                    }
+                }
+                let body = r#"{"secure": true}"#;
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tls.write_all(answer.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    PrivateTlsBackend {
+        url: format!("https://{address}"),
+        ca_pem: ca.pem(),
+    }
+}
+
+#[actix_web::test]
+async fn https_backends_must_chain_to_a_trusted_ca() {
+    use runtime_service::backend::client::{read_ca_file, BackendClient};
+
+    let db = store::testing::test_database(&runtime_service::MIGRATIONS).await;
+    let backend = spawn_private_tls_backend();
+    let definition = json!({
+        "contract_schema_version": "anip-service-definition/v1",
+        "service_topology_bindings": [{"service_id": "faults"}],
+        "capability_declarations": [declaration("secure_read", "read")],
+        "integration_fronting": {
+            "connections": [{"id": "private", "timeout_ms": 5000}],
+            "capability_mappings": [mapping("secure_read", "private", "GET", "/secure")]
+        }
+    });
+    let options = LoadOptions {
+        backend_urls: BTreeMap::from([("private".to_owned(), backend.url.clone())]),
+        ..LoadOptions::default()
+    };
+    let ca_file = std::env::temp_dir().join(format!(
+        "anip-runtime-test-ca-{}.pem",
+        runtime_service::ids::random_hex(6)
+    ));
+    std::fs::write(&ca_file, &backend.ca_pem).unwrap();
+    let private_roots = read_ca_file(&ca_file).unwrap();
+    std::fs::remove_file(&ca_file).unwrap();
+    let deadline = Duration::from_secs(30);
+    let mut answers = Vec::new();
+    // The public roots alone, then with the private CA.
+    for roots in [Vec::new(), private_roots] {
+        let served = serve_with(
+            db.pool(),
+            package::load_definition(&definition, &options).unwrap(),
+            deadline,
+            BackendClient::new(&roots).unwrap(),
+        )
+        .await;
+        let http = reqwest::Client::new();
+        let issued: Value = http
+            .post(format!("{}/anip/tokens", served.url))
+            .bearer_auth(ANA_KEY)
+            .json(&json!({"scope": ["faults"], "capability": "secure_read"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let response = http
+            .post(format!("{}/anip/invoke/secure_read", served.url))
+            .bearer_auth(issued["token"].as_str().unwrap())
+            .json(&json!({"parameters": {}}))
+            .send()
+            .await
+            .unwrap();
+        answers.push((
+            response.status().as_u16(),
+            response.json::<Value>().await.unwrap(),
+        ));
+    }
+
+    // Not trusted: nothing is sent, and repeating cannot help.
+    let (status, body) = &answers[0];
+    assert_eq!(*status, 502, "{body}");
+    assert_eq!(failure_type(body), "upstream_error", "{body}");
+    assert_eq!(
+        body["failure"]["resolution"]["action"],
+        "contact_service_owner"
+    );
+    assert_eq!(body["failure"]["retry"], false);
+    // Trusted through ANIP_RUNTIME_BACKEND_CA_FILE's CA.
+    let (status, body) = &answers[1];
+    assert_eq!(*status, 200, "{body}");
+    assert_eq!(body["result"], json!({"secure": true}), "{body}");
 }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use actix_web::{App, HttpServer};
 use runtime_service::app::{self, Background};
 use runtime_service::auth::parse_api_key_hashes;
+use runtime_service::backend::client::BackendClient;
 use runtime_service::package::{self, LoadOptions, Package};
 use runtime_service::runtime::Runtime;
 use serde_json::{json, Value};
@@ -90,6 +91,17 @@ pub async fn serve_with_deadline(
     package: Package,
     deadline: std::time::Duration,
 ) -> Served {
+    let backends = BackendClient::new(&[]).expect("backend client");
+    serve_with(pool, package, deadline, backends).await
+}
+
+/// [`serve_with_deadline`] calling backends with `backends`.
+pub async fn serve_with(
+    pool: store::Pool,
+    package: Package,
+    deadline: std::time::Duration,
+    backends: BackendClient,
+) -> Served {
     let keys = parse_api_key_hashes(&format!(
         "{ANA}={},{BOB}={}",
         token_hash(ANA_KEY),
@@ -102,7 +114,7 @@ pub async fn serve_with_deadline(
         retention_every: None,
     };
     // No background jobs were started: nothing to stop.
-    let (runtime, _jobs) = app::assemble(pool, package, keys, &background)
+    let (runtime, _jobs) = app::assemble(pool, package, keys, backends, &background)
         .await
         .expect("assemble runtime");
     let served = runtime.clone();
