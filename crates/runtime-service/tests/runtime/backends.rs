@@ -1,14 +1,15 @@
 //! Backend trouble becomes ANIP failures: a slow backend, a crashing one and an unreachable one,
 //! each served for real on loopback.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use runtime_service::package::{self, LoadOptions};
 use serde_json::{json, Value};
 
-use crate::support::{failure_type, serve, serve_with, Flight, ANA_KEY};
+use runtime_service::backend::client::BackendClient;
+
+use crate::support::{failure_type, serve_with, Flight, ANA_KEY};
 
 /// A backend that answers slowly on `/slow` and crashes on `/boom`.
 fn spawn_faulty_backend() -> String {
@@ -47,77 +48,103 @@ fn mapping(capability: &str, connection: &str, method: &str, path: &str) -> Valu
     json!({"capability_id": capability, "backend_bindings": [{"backend_kind": "http", "connection_ref": connection, "method": method, "path_template": path}]})
 }
 
-#[actix_web::test]
-async fn timeouts_crashes_and_outages_are_protocol_failures() {
+/// A runtime serving the service `faults` (`declarations`, `connections`, `mappings`) with
+/// the connections pointed at `backend_urls`, on its own database, calling backends with
+/// `backends`.
+async fn serve_faults(
+    declarations: Value,
+    connections: Value,
+    mappings: Value,
+    backend_urls: &[(&str, String)],
+    backends: BackendClient,
+) -> Flight {
     let db = store::testing::test_database(&runtime_service::MIGRATIONS).await;
-    let faulty = spawn_faulty_backend();
     let definition = json!({
         "contract_schema_version": "anip-service-definition/v1",
         "service_topology_bindings": [{"service_id": "faults"}],
-        "capability_declarations": [declaration("slow_read", "read"), declaration("slow_write", "write"), declaration("boom", "read"), declaration("down", "read")],
-        "integration_fronting": {
-            "connections": [{"id": "faulty", "timeout_ms": 300}, {"id": "down", "base_url": "http://127.0.0.1:9", "timeout_ms": 300}],
-            "capability_mappings": [mapping("slow_read", "faulty", "GET", "/slow"), mapping("slow_write", "faulty", "POST", "/slow"),
-                                    mapping("boom", "faulty", "GET", "/boom"), mapping("down", "down", "GET", "/")]
-        }
+        "capability_declarations": declarations,
+        "integration_fronting": {"connections": connections, "capability_mappings": mappings}
     });
     let options = LoadOptions {
-        backend_urls: BTreeMap::from([("faulty".to_owned(), faulty)]),
+        backend_urls: backend_urls
+            .iter()
+            .map(|(id, url)| ((*id).to_owned(), url.clone()))
+            .collect(),
         ..LoadOptions::default()
     };
-    let served = serve(
-        db.pool(),
-        package::load_definition(&definition, &options).unwrap(),
-    )
-    .await;
-    let flight = Flight {
+    let package = package::load_definition(&definition, &options).unwrap();
+    let deadline = runtime_service::app::request_deadline(
+        &package,
+        observability::ServerLimits::default().request_deadline,
+    );
+    let served = serve_with(db.pool(), package, deadline, backends).await;
+    Flight {
         db,
         served,
         http: reqwest::Client::new(),
-    };
-    let expect = |body: &Value, kind: &str, action: &str, retry: bool| {
-        assert_eq!(failure_type(body), kind, "{body}");
-        assert_eq!(body["failure"]["resolution"]["action"], action, "{body}");
-        assert_eq!(body["failure"]["retry"], retry, "{body}");
-    };
-    let token = |capability: &'static str| {
-        let flight = &flight;
-        async move {
-            let (status, issued) = flight
-                .token_request(
-                    ANA_KEY,
-                    json!({"scope": ["faults"], "capability": capability}),
-                )
-                .await;
-            assert_eq!(status, 200);
-            issued["token"].as_str().unwrap().to_owned()
-        }
-    };
+    }
+}
 
-    let (status, body) = flight
-        .invoke(&token("slow_read").await, "slow_read", json!({}))
+/// Ana's token for `capability` (scope `faults`), then the invocation with `input`.
+async fn call(flight: &Flight, capability: &str, input: Value) -> (u16, Value) {
+    let (status, issued) = flight
+        .token_request(
+            ANA_KEY,
+            json!({"scope": ["faults"], "capability": capability}),
+        )
         .await;
+    assert_eq!(status, 200, "{issued}");
+    let jwt = issued["token"].as_str().unwrap().to_owned();
+    flight.invoke(&jwt, capability, input).await
+}
+
+/// The failure's type, resolution action and retry flag.
+fn expect(body: &Value, kind: &str, action: &str, retry: bool) {
+    assert_eq!(failure_type(body), kind, "{body}");
+    assert_eq!(body["failure"]["resolution"]["action"], action, "{body}");
+    assert_eq!(body["failure"]["retry"], retry, "{body}");
+}
+
+fn public_roots() -> BackendClient {
+    BackendClient::new(&[]).unwrap()
+}
+
+#[actix_web::test]
+async fn timeouts_crashes_and_outages_are_protocol_failures() {
+    let flight = serve_faults(
+        json!([declaration("slow_read", "read"), declaration("slow_write", "write"), declaration("boom", "read"), declaration("down", "read")]),
+        json!([{"id": "faulty", "timeout_ms": 300}, {"id": "down", "base_url": "http://127.0.0.1:9", "timeout_ms": 300}]),
+        json!([mapping("slow_read", "faulty", "GET", "/slow"), mapping("slow_write", "faulty", "POST", "/slow"),
+               mapping("boom", "faulty", "GET", "/boom"), mapping("down", "down", "GET", "/")]),
+        &[("faulty", spawn_faulty_backend())],
+        public_roots(),
+    )
+    .await;
+
+    let (status, body) = call(&flight, "slow_read", json!({})).await;
     assert_eq!(status, 504);
     expect(&body, "upstream_timeout", "retry_now", true);
     // A write whose outcome is unknown must be checked, not blindly repeated.
-    let (_, body) = flight
-        .invoke(&token("slow_write").await, "slow_write", json!({}))
-        .await;
+    let (_, body) = call(&flight, "slow_write", json!({})).await;
     expect(&body, "upstream_timeout", "revalidate_state", false);
-    let (status, body) = flight.invoke(&token("boom").await, "boom", json!({})).await;
+    let (status, body) = call(&flight, "boom", json!({})).await;
     assert_eq!(status, 502);
     expect(&body, "upstream_error", "contact_service_owner", false);
     assert!(
         !body.to_string().contains("NullPointer"),
         "backend internals leaked: {body}"
     );
-    let (status, body) = flight.invoke(&token("down").await, "down", json!({})).await;
+    let (status, body) = call(&flight, "down", json!({})).await;
     assert_eq!(status, 503);
     expect(&body, "service_unavailable", "wait_and_retry", true);
 
     // Each failure was audited as a failed invocation.
-    let jwt = token("down").await;
-    let (_, audit) = flight.post(&jwt, "/anip/audit").await;
+    let (_, issued) = flight
+        .token_request(ANA_KEY, json!({"scope": ["faults"], "capability": "down"}))
+        .await;
+    let (_, audit) = flight
+        .post(issued["token"].as_str().unwrap(), "/anip/audit")
+        .await;
     let failures: Vec<&str> = audit["entries"]
         .as_array()
         .unwrap()
@@ -173,38 +200,17 @@ async fn redirects_are_not_followed_and_the_credential_stays_home() {
     let redirecting_url = format!("http://{}", redirecting.addrs()[0]);
     actix_web::rt::spawn(redirecting.run());
 
-    let db = store::testing::test_database(&runtime_service::MIGRATIONS).await;
     let secret = crate::support::secret_file("backend-credential");
-    let definition = json!({
-        "contract_schema_version": "anip-service-definition/v1",
-        "service_topology_bindings": [{"service_id": "faults"}],
-        "capability_declarations": [declaration("moved", "read")],
-        "integration_fronting": {
-            "connections": [{"id": "moving", "timeout_ms": 2000,
-                             "credentials": {"scheme": "header", "header": "X-Api-Key", "file": secret}}],
-            "capability_mappings": [mapping("moved", "moving", "GET", "/moved")]
-        }
-    });
-    let options = LoadOptions {
-        backend_urls: BTreeMap::from([("moving".to_owned(), redirecting_url)]),
-        ..LoadOptions::default()
-    };
-    let served = serve(
-        db.pool(),
-        package::load_definition(&definition, &options).unwrap(),
+    let flight = serve_faults(
+        json!([declaration("moved", "read")]),
+        json!([{"id": "moving", "timeout_ms": 2000,
+                "credentials": {"scheme": "header", "header": "X-Api-Key", "file": secret}}]),
+        json!([mapping("moved", "moving", "GET", "/moved")]),
+        &[("moving", redirecting_url)],
+        public_roots(),
     )
     .await;
-    let flight = Flight {
-        db,
-        served,
-        http: reqwest::Client::new(),
-    };
-    let (status, issued) = flight
-        .token_request(ANA_KEY, json!({"scope": ["faults"], "capability": "moved"}))
-        .await;
-    assert_eq!(status, 200);
-    let jwt = issued["token"].as_str().unwrap();
-    let (status, body) = flight.invoke(jwt, "moved", json!({})).await;
+    let (status, body) = call(&flight, "moved", json!({})).await;
     assert_eq!(status, 502, "{body}");
     assert_eq!(failure_type(&body), "upstream_error");
     assert_eq!(
@@ -236,7 +242,6 @@ fn spawn_hangup_backend() -> String {
 
 #[actix_web::test]
 async fn cut_short_oversized_and_unsendable_calls_are_protocol_failures() {
-    let db = store::testing::test_database(&runtime_service::MIGRATIONS).await;
     let huge = HttpServer::new(|| {
         App::new().route(
             "/huge",
@@ -257,69 +262,46 @@ async fn cut_short_oversized_and_unsendable_calls_are_protocol_failures() {
     noted["inputs"] = json!([{"name": "note", "type": "string", "required": true}]);
     let mut header_mapping = mapping("noted", "huge", "GET", "/huge");
     header_mapping["backend_bindings"][0]["headers"] = json!({"X-Note": "$.input.note"});
-    let definition = json!({
-        "contract_schema_version": "anip-service-definition/v1",
-        "service_topology_bindings": [{"service_id": "faults"}],
-        "capability_declarations": [declaration("hangup_read", "read"), declaration("hangup_write", "write"), declaration("huge", "read"), noted],
-        "integration_fronting": {
-            "connections": [{"id": "hangup", "timeout_ms": 2000}, {"id": "huge", "timeout_ms": 5000}],
-            "capability_mappings": [mapping("hangup_read", "hangup", "GET", "/"), mapping("hangup_write", "hangup", "POST", "/"),
-                                    mapping("huge", "huge", "GET", "/huge"), header_mapping]
-        }
-    });
-    let options = LoadOptions {
-        backend_urls: BTreeMap::from([
-            ("hangup".to_owned(), spawn_hangup_backend()),
-            ("huge".to_owned(), huge_url),
+    let flight = serve_faults(
+        json!([
+            declaration("hangup_read", "read"),
+            declaration("hangup_write", "write"),
+            declaration("huge", "read"),
+            noted
         ]),
-        ..LoadOptions::default()
-    };
-    let served = serve(
-        db.pool(),
-        package::load_definition(&definition, &options).unwrap(),
+        json!([{"id": "hangup", "timeout_ms": 2000}, {"id": "huge", "timeout_ms": 5000}]),
+        json!([
+            mapping("hangup_read", "hangup", "GET", "/"),
+            mapping("hangup_write", "hangup", "POST", "/"),
+            mapping("huge", "huge", "GET", "/huge"),
+            header_mapping
+        ]),
+        &[("hangup", spawn_hangup_backend()), ("huge", huge_url)],
+        public_roots(),
     )
     .await;
-    let flight = Flight {
-        db,
-        served,
-        http: reqwest::Client::new(),
-    };
-    let call = |capability: &'static str, input: Value| {
-        let flight = &flight;
-        async move {
-            let (status, issued) = flight
-                .token_request(
-                    ANA_KEY,
-                    json!({"scope": ["faults"], "capability": capability}),
-                )
-                .await;
-            assert_eq!(status, 200);
-            let jwt = issued["token"].as_str().unwrap().to_owned();
-            flight.invoke(&jwt, capability, input).await
-        }
-    };
-    let expect = |body: &Value, kind: &str, action: &str, retry: bool| {
-        assert_eq!(failure_type(body), kind, "{body}");
-        assert_eq!(body["failure"]["resolution"]["action"], action, "{body}");
-        assert_eq!(body["failure"]["retry"], retry, "{body}");
-    };
 
     // The connection ends without an answer: a read may be repeated, a write must be checked.
-    let (status, body) = call("hangup_read", json!({})).await;
+    let (status, body) = call(&flight, "hangup_read", json!({})).await;
     assert_eq!(status, 502, "{body}");
     expect(&body, "upstream_error", "wait_and_retry", true);
-    let (_, body) = call("hangup_write", json!({})).await;
+    let (_, body) = call(&flight, "hangup_write", json!({})).await;
     expect(&body, "upstream_error", "revalidate_state", false);
 
     // An answer past the limit is refused, not buffered whole. (Details are redacted at the
     // default disclosure level; the type and resolution tell the cases apart.)
-    let (status, body) = call("huge", json!({})).await;
+    let (status, body) = call(&flight, "huge", json!({})).await;
     assert_eq!(status, 502, "{body}");
     expect(&body, "upstream_error", "contact_service_owner", false);
 
     // An input bound to a header that a header cannot carry is the caller's error, and
     // nothing is sent.
-    let (status, body) = call("noted", json!({"note": "line one\r\nX-Injected: yes"})).await;
+    let (status, body) = call(
+        &flight,
+        "noted",
+        json!({"note": "line one\r\nX-Injected: yes"}),
+    )
+    .await;
     assert_eq!(status, 400, "{body}");
     expect(&body, "invalid_parameters", "revalidate_state", false);
 }
@@ -396,23 +378,10 @@ fn spawn_private_tls_backend() -> PrivateTlsBackend {
 
 #[actix_web::test]
 async fn https_backends_must_chain_to_a_trusted_ca() {
-    use runtime_service::backend::client::{read_ca_file, BackendClient};
+    use runtime_service::backend::client::read_ca_file;
+    use rustls::pki_types::CertificateDer;
 
-    let db = store::testing::test_database(&runtime_service::MIGRATIONS).await;
     let backend = spawn_private_tls_backend();
-    let definition = json!({
-        "contract_schema_version": "anip-service-definition/v1",
-        "service_topology_bindings": [{"service_id": "faults"}],
-        "capability_declarations": [declaration("secure_read", "read")],
-        "integration_fronting": {
-            "connections": [{"id": "private", "timeout_ms": 5000}],
-            "capability_mappings": [mapping("secure_read", "private", "GET", "/secure")]
-        }
-    });
-    let options = LoadOptions {
-        backend_urls: BTreeMap::from([("private".to_owned(), backend.url.clone())]),
-        ..LoadOptions::default()
-    };
     let ca_file = std::env::temp_dir().join(format!(
         "anip-runtime-test-ca-{}.pem",
         runtime_service::ids::random_hex(6)
@@ -420,52 +389,25 @@ async fn https_backends_must_chain_to_a_trusted_ca() {
     std::fs::write(&ca_file, &backend.ca_pem).unwrap();
     let private_roots = read_ca_file(&ca_file).unwrap();
     std::fs::remove_file(&ca_file).unwrap();
-    let deadline = Duration::from_secs(30);
-    let mut answers = Vec::new();
-    // The public roots alone, then with the private CA.
-    for roots in [Vec::new(), private_roots] {
-        let served = serve_with(
-            db.pool(),
-            package::load_definition(&definition, &options).unwrap(),
-            deadline,
+    let urls = [("private", backend.url.clone())];
+    let serve_trusting = |roots: Vec<CertificateDer<'static>>| {
+        serve_faults(
+            json!([declaration("secure_read", "read")]),
+            json!([{"id": "private", "timeout_ms": 5000}]),
+            json!([mapping("secure_read", "private", "GET", "/secure")]),
+            &urls,
             BackendClient::new(&roots).unwrap(),
         )
-        .await;
-        let http = reqwest::Client::new();
-        let issued: Value = http
-            .post(format!("{}/anip/tokens", served.url))
-            .bearer_auth(ANA_KEY)
-            .json(&json!({"scope": ["faults"], "capability": "secure_read"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let response = http
-            .post(format!("{}/anip/invoke/secure_read", served.url))
-            .bearer_auth(issued["token"].as_str().unwrap())
-            .json(&json!({"parameters": {}}))
-            .send()
-            .await
-            .unwrap();
-        answers.push((
-            response.status().as_u16(),
-            response.json::<Value>().await.unwrap(),
-        ));
-    }
+    };
 
-    // Not trusted: nothing is sent, and repeating cannot help.
-    let (status, body) = &answers[0];
-    assert_eq!(*status, 502, "{body}");
-    assert_eq!(failure_type(body), "upstream_error", "{body}");
-    assert_eq!(
-        body["failure"]["resolution"]["action"],
-        "contact_service_owner"
-    );
-    assert_eq!(body["failure"]["retry"], false);
-    // Trusted through ANIP_RUNTIME_BACKEND_CA_FILE's CA.
-    let (status, body) = &answers[1];
-    assert_eq!(*status, 200, "{body}");
+    // The public roots alone: nothing is sent, and repeating cannot help.
+    let flight = serve_trusting(Vec::new()).await;
+    let (status, body) = call(&flight, "secure_read", json!({})).await;
+    assert_eq!(status, 502, "{body}");
+    expect(&body, "upstream_error", "contact_service_owner", false);
+    // Trusted through the CA file's CA.
+    let flight = serve_trusting(private_roots).await;
+    let (status, body) = call(&flight, "secure_read", json!({})).await;
+    assert_eq!(status, 200, "{body}");
     assert_eq!(body["result"], json!({"secure": true}), "{body}");
 }
