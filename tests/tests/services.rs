@@ -241,3 +241,68 @@ fn an_invalid_boolean_is_refused_at_start() {
         );
     }
 }
+
+/// A backend call that gets no answer is counted by connection and reason (the only labels:
+/// nothing of the call, URL or credential, reaches the metric).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_runtime_counts_backend_failures_by_connection_and_reason() {
+    let http = client();
+    let db = store::testing::empty_database().await;
+    let port = free_port();
+    let closed = free_port();
+    let mut command = Service::Runtime.command(&db.url, port);
+    command
+        .env(
+            "ANIP_RUNTIME_API_KEY_HASHES",
+            format!(
+                "human:ops@example.com={}",
+                signing::secret::token_hash("ops-key")
+            ),
+        )
+        .env(
+            "ANIP_RUNTIME_BACKEND_URLS",
+            format!("flight_backend=http://127.0.0.1:{closed}"),
+        );
+    let running = Running::spawn(Service::Runtime, command, port);
+    wait_for_status(&http, &running.url("/readyz"), 200, Duration::from_secs(30)).await;
+
+    let issued: serde_json::Value = http
+        .post(running.url("/anip/tokens"))
+        .bearer_auth("ops-key")
+        .json(&serde_json::json!({"scope": ["travel.search"], "capability": "search_flights"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let invoked = http
+        .post(running.url("/anip/invoke/search_flights"))
+        .bearer_auth(issued["token"].as_str().unwrap())
+        .json(&serde_json::json!({"parameters": {"origin": "SEA", "destination": "SFO", "date": "2026-03-10"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(invoked.status(), 503);
+
+    let text = http
+        .get(running.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let counted: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("anip_runtime_backend_failures_total{"))
+        .collect();
+    assert_eq!(
+        counted,
+        ["anip_runtime_backend_failures_total{connection=\"flight_backend\",reason=\"connect\"} 1"],
+        "{text}"
+    );
+    assert!(!text.contains("platform-test-backend-key"));
+    let out = running.terminate();
+    assert!(out.status.success(), "{:?}", out.status);
+}

@@ -90,6 +90,19 @@ pub enum TransportError {
     TooLarge,
 }
 
+impl TransportError {
+    /// The `reason` label of `anip_runtime_backend_failures_total`.
+    pub fn label(self) -> &'static str {
+        match self {
+            TransportError::Timeout => "timeout",
+            TransportError::Connect => "connect",
+            TransportError::Untrusted => "untrusted_certificate",
+            TransportError::Incomplete => "incomplete",
+            TransportError::TooLarge => "too_large",
+        }
+    }
+}
+
 /// An answer: its status and whole body.
 pub struct Answer {
     pub status: StatusCode,

@@ -227,9 +227,15 @@ fn transport_failure(error: TransportError, idempotent: bool, connection: &str) 
     tracing::warn!(
         event = "backend_unreachable",
         connection,
-        reason = ?error,
+        reason = error.label(),
         "backend call failed"
     );
+    metrics::counter!(
+        "anip_runtime_backend_failures_total",
+        "connection" => connection.to_owned(),
+        "reason" => error.label()
+    )
+    .increment(1);
     match error {
         TransportError::TooLarge => Failure::new(
             "upstream_error",
