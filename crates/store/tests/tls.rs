@@ -1,12 +1,11 @@
 //! TLS to a real PostgreSQL server: a private cluster with `ssl = on` and a certificate from a
-//! throwaway CA made with the `openssl` command, connected to through the pool, a dedicated
+//! throwaway CA made in process (rcgen), connected to through the pool, a dedicated
 //! session (migrations) and a `LISTEN` session, with each libpq `sslmode`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use store::{connect_pool, LocalPostgres, MigrationSet, PoolOptions};
@@ -30,87 +29,39 @@ impl Drop for TempDir {
     }
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the openssl command runs");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+/// A CA certificate (`{name}.pem`) and the issuer that signs with its key.
+fn make_ca(dir: &Path, name: &str) -> rcgen::Issuer<'static, rcgen::KeyPair> {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, format!("anip {name}"));
+    params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+    ];
+    let key = rcgen::KeyPair::generate().unwrap();
+    let certificate = params.self_signed(&key).unwrap();
+    std::fs::write(dir.join(format!("{name}.pem")), certificate.pem()).unwrap();
+    rcgen::Issuer::new(params, key)
 }
 
 /// A CA and a server certificate for `localhost` only (no IP address), so that connecting to
-/// 127.0.0.1 passes `verify-ca` but not `verify-full`.
+/// 127.0.0.1 passes `verify-ca` but not `verify-full`; and another CA that signed nothing.
+/// P-256 keys, made in process with rcgen.
 fn make_certificates(dir: &Path) {
-    for name in ["ca", "other-ca"] {
-        openssl(
-            dir,
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-keyout",
-                &format!("{name}.key"),
-                "-out",
-                &format!("{name}.pem"),
-                "-subj",
-                &format!("/CN=anip {name}"),
-                "-days",
-                "2",
-            ],
-        );
-    }
-    openssl(
-        dir,
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=localhost",
-        ],
-    );
-    std::fs::write(
-        dir.join("server.ext"),
-        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.crt",
-            "-days",
-            "2",
-            "-extfile",
-            "server.ext",
-        ],
-    );
+    let ca = make_ca(dir, "ca");
+    make_ca(dir, "other-ca");
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "localhost");
+    params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    let key = rcgen::KeyPair::generate().unwrap();
+    let certificate = params.signed_by(&key, &ca).unwrap();
+    std::fs::write(dir.join("server.crt"), certificate.pem()).unwrap();
+    std::fs::write(dir.join("server.key"), key.serialize_pem()).unwrap();
 }
 
 /// Starts a cluster, then restarts it with TLS on, the key owned by the server's user.
