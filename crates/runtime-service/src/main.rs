@@ -118,14 +118,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
     // The package is verified before anything touches the database: a runtime refusing its
     // package leaves the schema as it found it.
     let package = load_package(&config).await?;
-    let extra_roots = match &config.backend_ca_file {
-        Some(path) => {
-            backend::client::read_ca_file(path).context("ANIP_RUNTIME_BACKEND_CA_FILE")?
-        }
-        None => Vec::new(),
-    };
-    let backends = backend::client::BackendClient::new(&extra_roots)
+    let roots = backend::client::trusted_roots(config.backend_ca_file.as_deref())
         .context("ANIP_RUNTIME_BACKEND_CA_FILE")?;
+    let backends = backend::client::BackendClient::new(roots).context("backend TLS settings")?;
     if config.run_migrations {
         store::migrate(&database_url, &MIGRATIONS).await?;
     }

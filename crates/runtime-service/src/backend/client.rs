@@ -50,8 +50,14 @@ pub enum TrustError {
     Tls(#[from] rustls::Error),
 }
 
-/// The certificates of a PEM bundle, each checked to be usable as a trust anchor.
-pub fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, TrustError> {
+/// The CAs backend certificates may chain to: the webpki roots, and the certificates of the
+/// PEM bundle `ca_file` when one is given (each must be usable as a trust anchor).
+pub fn trusted_roots(ca_file: Option<&Path>) -> Result<rustls::RootCertStore, TrustError> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let Some(path) = ca_file else {
+        return Ok(roots);
+    };
     let failed = |reason: String| TrustError::CaFile {
         path: path.display().to_string(),
         reason,
@@ -65,13 +71,12 @@ pub fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, TrustEr
             path: path.display().to_string(),
         });
     }
-    let mut roots = rustls::RootCertStore::empty();
-    for certificate in &certificates {
+    for certificate in certificates {
         roots
-            .add(certificate.clone())
+            .add(certificate)
             .map_err(|e| failed(format!("a certificate is not a usable CA: {e}")))?;
     }
-    Ok(certificates)
+    Ok(roots)
 }
 
 /// Why a call got no complete answer.
@@ -110,14 +115,9 @@ pub struct Answer {
 }
 
 impl BackendClient {
-    /// A client that speaks `http` and `https` (rustls with ring), trusting the webpki roots
-    /// and `extra_roots`.
-    pub fn new(extra_roots: &[CertificateDer<'static>]) -> Result<BackendClient, TrustError> {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        for root in extra_roots {
-            roots.add(root.clone())?;
-        }
+    /// A client that speaks `http` and `https` (rustls with ring), trusting `roots` (see
+    /// [`trusted_roots`]).
+    pub fn new(roots: rustls::RootCertStore) -> Result<BackendClient, TrustError> {
         let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
@@ -237,20 +237,20 @@ mod tests {
     #[test]
     fn a_ca_file_without_a_usable_certificate_is_refused_by_name() {
         let empty = file_with("# no certificates here\n");
-        let error = read_ca_file(&empty).unwrap_err();
+        let error = trusted_roots(Some(&empty)).unwrap_err();
         assert!(matches!(error, TrustError::NoCertificate { .. }), "{error}");
         assert!(error.to_string().contains(&empty.display().to_string()));
         std::fs::remove_file(&empty).unwrap();
 
         let broken =
             file_with("-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n");
-        let error = read_ca_file(&broken).unwrap_err();
+        let error = trusted_roots(Some(&broken)).unwrap_err();
         assert!(matches!(error, TrustError::CaFile { .. }), "{error}");
         std::fs::remove_file(&broken).unwrap();
 
         let missing = std::env::temp_dir().join("anip-runtime-ca-that-does-not-exist.pem");
         assert!(matches!(
-            read_ca_file(&missing),
+            trusted_roots(Some(&missing)),
             Err(TrustError::CaFile { .. })
         ));
     }

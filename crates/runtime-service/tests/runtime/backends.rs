@@ -7,7 +7,7 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use runtime_service::package::{self, LoadOptions};
 use serde_json::{json, Value};
 
-use runtime_service::backend::client::BackendClient;
+use runtime_service::backend::client::{trusted_roots, BackendClient};
 
 use crate::support::{failure_type, serve_with, Flight, ANA_KEY};
 
@@ -106,7 +106,7 @@ fn expect(body: &Value, kind: &str, action: &str, retry: bool) {
 }
 
 fn public_roots() -> BackendClient {
-    BackendClient::new(&[]).unwrap()
+    BackendClient::new(trusted_roots(None).unwrap()).unwrap()
 }
 
 #[actix_web::test]
@@ -378,30 +378,27 @@ fn spawn_private_tls_backend() -> PrivateTlsBackend {
 
 #[actix_web::test]
 async fn https_backends_must_chain_to_a_trusted_ca() {
-    use runtime_service::backend::client::read_ca_file;
-    use rustls::pki_types::CertificateDer;
-
     let backend = spawn_private_tls_backend();
     let ca_file = std::env::temp_dir().join(format!(
         "anip-runtime-test-ca-{}.pem",
         runtime_service::ids::random_hex(6)
     ));
     std::fs::write(&ca_file, &backend.ca_pem).unwrap();
-    let private_roots = read_ca_file(&ca_file).unwrap();
+    let private_roots = trusted_roots(Some(&ca_file)).unwrap();
     std::fs::remove_file(&ca_file).unwrap();
     let urls = [("private", backend.url.clone())];
-    let serve_trusting = |roots: Vec<CertificateDer<'static>>| {
+    let serve_trusting = |roots: rustls::RootCertStore| {
         serve_faults(
             json!([declaration("secure_read", "read")]),
             json!([{"id": "private", "timeout_ms": 5000}]),
             json!([mapping("secure_read", "private", "GET", "/secure")]),
             &urls,
-            BackendClient::new(&roots).unwrap(),
+            BackendClient::new(roots).unwrap(),
         )
     };
 
     // The public roots alone: nothing is sent, and repeating cannot help.
-    let flight = serve_trusting(Vec::new()).await;
+    let flight = serve_trusting(trusted_roots(None).unwrap()).await;
     let (status, body) = call(&flight, "secure_read", json!({})).await;
     assert_eq!(status, 502, "{body}");
     expect(&body, "upstream_error", "contact_service_owner", false);

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use actix_web::{App, HttpServer};
 use runtime_service::app::{self, Background};
 use runtime_service::auth::parse_api_key_hashes;
-use runtime_service::backend::client::BackendClient;
+use runtime_service::backend::client::{trusted_roots, BackendClient};
 use runtime_service::package::{self, LoadOptions, Package};
 use runtime_service::runtime::Runtime;
 use serde_json::{json, Value};
@@ -91,7 +91,8 @@ pub async fn serve_with_deadline(
     package: Package,
     deadline: std::time::Duration,
 ) -> Served {
-    let backends = BackendClient::new(&[]).expect("backend client");
+    let backends =
+        BackendClient::new(trusted_roots(None).expect("webpki roots")).expect("backend client");
     serve_with(pool, package, deadline, backends).await
 }
 
