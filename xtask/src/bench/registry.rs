@@ -456,44 +456,37 @@ async fn catalogue_pages(base: &str) -> anyhow::Result<f64> {
         .unwrap_or(0.0))
 }
 
+/// The reasons of `anip_registry_catalogue_misses_total`.
+const MISS_REASONS: [&str; 3] = ["stale", "unconfirmed", "expired"];
+
 /// Lists the catalogue held but did not answer (they went to the database), by reason.
 async fn catalogue_misses(base: &str) -> anyhow::Result<Misses> {
     let mut misses = Misses::default();
-    for reason in ["stale", "unconfirmed", "expired"] {
+    for (count, reason) in misses.0.iter_mut().zip(MISS_REASONS) {
         let series = format!("anip_registry_catalogue_misses_total{{reason=\"{reason}\"}}");
-        misses
-            .0
-            .push((reason, metric(base, &series).await?.unwrap_or(0.0)));
+        *count = metric(base, &series).await?.unwrap_or(0.0);
     }
     Ok(misses)
 }
 
-/// Catalogue misses by reason.
+/// Catalogue misses, one count per [`MISS_REASONS`] entry.
 #[derive(Default)]
-struct Misses(Vec<(&'static str, f64)>);
+struct Misses([f64; 3]);
 
 impl std::ops::Sub for Misses {
     type Output = Misses;
     fn sub(self, before: Misses) -> Misses {
-        Misses(
-            self.0
-                .into_iter()
-                .map(|(reason, n)| {
-                    let was = before
-                        .0
-                        .iter()
-                        .find(|(r, _)| *r == reason)
-                        .map_or(0.0, |m| m.1);
-                    (reason, n - was)
-                })
-                .collect(),
-        )
+        Misses(std::array::from_fn(|i| self.0[i] - before.0[i]))
     }
 }
 
 impl std::fmt::Display for Misses {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let parts: Vec<String> = self.0.iter().map(|(r, n)| format!("{r} {n:.0}")).collect();
+        let parts: Vec<String> = MISS_REASONS
+            .iter()
+            .zip(self.0)
+            .map(|(r, n)| format!("{r} {n:.0}"))
+            .collect();
         write!(f, "{}", parts.join(", "))
     }
 }
