@@ -4,8 +4,8 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::audit::{summarize, NewEntry};
-use crate::backend::{BackendResult, CallContext};
+use crate::audit::NewEntry;
+use crate::backend::{BackendResult, CallContext, Payload};
 use crate::contract::{
     parse_mapping_ref, CapabilityDeclaration, Composition, EmptyResultPolicy, FailurePolicyOutcome,
     MappingRef,
@@ -210,14 +210,15 @@ pub async fn run(
                 if let Some(cost) = result.cost_actual {
                     costs.push(cost);
                 }
+                let output = result.result.into_value();
                 let empty = step.empty_result_source
                     && step_is_empty(
                         composition,
                         &step.id,
                         step.empty_result_path.as_deref(),
-                        &result.result,
+                        &output,
                     );
-                steps.insert(step.id.clone(), result.result);
+                steps.insert(step.id.clone(), output);
                 if empty {
                     return empty_outcome(decl, composition, &input, &steps);
                 }
@@ -261,7 +262,7 @@ pub async fn run(
         )
     };
     Ok(BackendResult {
-        result,
+        result: Payload::Tree(result),
         cost_actual: total_cost(&costs),
     })
 }
@@ -285,7 +286,7 @@ fn empty_outcome(
                 json!({"result": result})
             };
             Ok(BackendResult {
-                result,
+                result: Payload::Tree(result),
                 cost_actual: None,
             })
         }
@@ -340,7 +341,7 @@ async fn record_child(
         delegation_chain: chain_ids.to_vec(),
         parameters: Some(Value::Object(params.clone())),
         success: outcome.is_ok(),
-        result_summary: outcome.as_ref().ok().map(|r| summarize(&r.result)),
+        result_summary: outcome.as_ref().ok().map(|r| r.result.summary()),
         failure_type: outcome.as_ref().err().map(|f| f.kind.clone()),
         cost_actual: outcome.as_ref().ok().and_then(|r| r.cost_actual.clone()),
         invocation_id: Some(ctx.invocation_id.clone()),

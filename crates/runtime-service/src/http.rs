@@ -317,7 +317,7 @@ async fn invoke_capability(
         let task = task?;
         let frame = match task.await {
             Ok(outcome) => {
-                let mut body = outcome.body;
+                let mut body = serde_json::to_value(&outcome.body).unwrap_or(Value::Null);
                 body["timestamp"] = json!(rfc3339(OffsetDateTime::now_utc()));
                 let name = if body["success"] == json!(true) {
                     "completed"

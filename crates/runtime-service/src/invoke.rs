@@ -12,13 +12,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::http::StatusCode;
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::approval::{self, ApprovalRequest};
-use crate::audit::{summarize, NewEntry};
-use crate::backend::{self, BackendResult, CallContext};
+use crate::audit::NewEntry;
+use crate::backend::{self, BackendResult, CallContext, Payload};
 use crate::compose;
 use crate::contract::{CapabilityDeclaration, CapabilityKind, ControlType, CostCertainty};
 use crate::db;
@@ -132,7 +133,28 @@ pub type ProgressSink = UnboundedSender<Value>;
 #[derive(Clone, Debug)]
 pub struct Outcome {
     pub status: StatusCode,
-    pub body: Value,
+    pub body: Answer,
+}
+
+/// The body of an invocation's response (§6.2), members in this order.
+#[derive(Clone, Debug, Serialize)]
+pub struct Answer {
+    pub invocation_id: String,
+    pub client_reference_id: Option<String>,
+    pub task_id: Option<String>,
+    pub parent_invocation_id: Option<String>,
+    pub upstream_service: Option<String>,
+    pub success: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<Payload>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_actual: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budget_context: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_summary: Option<Value>,
 }
 
 /// Counts progress events for the stream summary.
@@ -326,37 +348,32 @@ fn respond(
     level: DisclosureLevel,
     progress: &Progress,
 ) -> Outcome {
-    let mut body = json!({
-        "invocation_id": invocation_id,
-        "client_reference_id": request.client_reference_id,
-        "task_id": task_id,
-        "parent_invocation_id": request.parent_invocation_id,
-        "upstream_service": request.upstream_service,
-    });
+    let mut body = Answer {
+        invocation_id: invocation_id.to_owned(),
+        client_reference_id: request.client_reference_id.clone(),
+        task_id,
+        parent_invocation_id: request.parent_invocation_id.clone(),
+        upstream_service: request.upstream_service.clone(),
+        success: outcome.is_ok(),
+        result: None,
+        cost_actual: None,
+        failure: None,
+        budget_context: None,
+        stream_summary: progress.summary(),
+    };
     let status = match outcome {
         Ok(done) => {
-            body["success"] = json!(true);
-            body["result"] = done.result.result;
-            if let Some(cost) = done.result.cost_actual {
-                body["cost_actual"] = cost;
-            }
-            if let Some(context) = done.budget_context {
-                body["budget_context"] = context;
-            }
+            body.result = Some(done.result.result);
+            body.cost_actual = done.result.cost_actual;
+            body.budget_context = done.budget_context;
             StatusCode::OK
         }
         Err(stop) => {
-            body["success"] = json!(false);
-            body["failure"] = stop.failure.to_json(level);
-            if let Some(context) = stop.budget_context {
-                body["budget_context"] = context;
-            }
+            body.failure = Some(stop.failure.to_json(level));
+            body.budget_context = stop.budget_context;
             stop.failure.status()
         }
     };
-    if let Some(summary) = progress.summary() {
-        body["stream_summary"] = summary;
-    }
     Outcome { status, body }
 }
 
@@ -371,7 +388,7 @@ async fn record(
             Ok(done) => (
                 true,
                 None,
-                Some(summarize(&done.result.result)),
+                Some(done.result.result.summary()),
                 done.result.cost_actual.clone(),
                 done.budget_context.clone(),
                 None,

@@ -363,24 +363,38 @@ pub fn entry_json(canonical: &str, signature: &str) -> Value {
     }
 }
 
-/// A short summary of a handler result for the audit entry (first five members, scalars kept).
+/// How many members of a result its audit summary keeps.
+pub const SUMMARY_MEMBERS: usize = 5;
+
+/// A short summary of a handler result for the audit entry: its first [`SUMMARY_MEMBERS`]
+/// members, scalars kept, arrays and objects reduced to a marker.
 pub fn summarize(result: &Value) -> Value {
     let Value::Object(map) = result else {
         return Value::Null;
     };
     let summary: Map<String, Value> = map
         .iter()
-        .take(5)
+        .take(SUMMARY_MEMBERS)
         .map(|(k, v)| {
             let v = match v {
-                Value::Array(items) => json!(format!("[{} items]", items.len())),
-                Value::Object(_) => json!("..."),
+                Value::Array(items) => summarize_array(items.len()),
+                Value::Object(_) => summarize_object(),
                 other => other.clone(),
             };
             (k.clone(), v)
         })
         .collect();
     Value::Object(summary)
+}
+
+/// What a summary records of an array member of `items` items.
+pub fn summarize_array(items: usize) -> Value {
+    Value::String(format!("[{items} items]"))
+}
+
+/// What a summary records of an object member.
+pub fn summarize_object() -> Value {
+    Value::String("...".to_owned())
 }
 
 #[cfg(test)]

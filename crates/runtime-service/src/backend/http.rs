@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::client::{BackendClient, Body, TransportError};
 use super::mapping::{as_text, resolve, response_path};
-use super::{BackendResult, CallContext};
+use super::{BackendResult, CallContext, Payload};
 use crate::contract::SideEffectType;
 use crate::failure::{Action, Failure, RecoveryTarget};
 use crate::package::{Connection, HttpBinding};
@@ -205,6 +205,14 @@ pub async fn call(
         .record(started.elapsed().as_secs_f64());
     let answer = answer.map_err(|error| transport_failure(error, idempotent, &connection.id))?;
     let status = answer.status;
+    if status.is_success() && binding.response.passes_through() && !answer.body.is_empty() {
+        if let Some(result) = Payload::verbatim(&answer.body) {
+            return Ok(BackendResult {
+                result,
+                cost_actual: None,
+            });
+        }
+    }
     let body: Value = if answer.body.is_empty() {
         json!({})
     } else {
@@ -304,7 +312,7 @@ fn map_success(binding: &HttpBinding, body: Value) -> BackendResult {
         json!({ "result": result })
     };
     BackendResult {
-        result,
+        result: Payload::Tree(result),
         cost_actual,
     }
 }
@@ -490,7 +498,7 @@ mod tests {
             &b,
             json!({"booking": {"id": "B1", "total": 420.0, "currency": "USD"}}),
         );
-        assert_eq!(out.result["id"], "B1");
+        assert_eq!(out.result.clone().into_value()["id"], "B1");
         assert_eq!(
             out.cost_actual.unwrap(),
             json!({"financial": {"amount": 420.0, "currency": "USD"}})
@@ -499,6 +507,6 @@ mod tests {
             &binding(json!({"connection_ref": "c", "path_template": "/x"})),
             json!([1]),
         );
-        assert_eq!(list.result, json!({"result": [1]}));
+        assert_eq!(list.result, Payload::Tree(json!({"result": [1]})));
     }
 }

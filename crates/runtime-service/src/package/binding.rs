@@ -88,6 +88,13 @@ pub struct ResponseMapping {
     pub cost_actual: Option<CostMapping>,
 }
 
+impl ResponseMapping {
+    /// Whether the backend's whole answer is the result and nothing else is read from it.
+    pub fn passes_through(&self) -> bool {
+        matches!(self.result.as_deref(), None | Some("$")) && self.cost_actual.is_none()
+    }
+}
+
 /// Where the actual cost is in the backend body.
 #[derive(Clone, Debug, Deserialize)]
 pub struct CostMapping {

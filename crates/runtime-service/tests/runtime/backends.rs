@@ -408,3 +408,93 @@ async fn https_backends_must_chain_to_a_trusted_ca() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["result"], json!({"secure": true}), "{body}");
 }
+
+/// A backend whose answers are fixed texts: `/verbatim` an object written as a serializer would
+/// not write it, `/surrogate` an object holding a lone surrogate escape deep inside, `/list` an
+/// array.
+fn spawn_text_backend() -> String {
+    fn text(body: &'static str) -> HttpResponse {
+        HttpResponse::Ok()
+            .content_type("application/json")
+            .body(body)
+    }
+    let server = HttpServer::new(|| {
+        App::new()
+            .route("/verbatim", web::to(|| async { text(VERBATIM) }))
+            .route(
+                "/surrogate",
+                web::to(|| async { text(r#"{"ok":true,"deep":[{"name":"x\ud800"}]}"#) }),
+            )
+            .route("/list", web::to(|| async { text("[1,2]") }))
+    })
+    .workers(1)
+    .bind(("127.0.0.1", 0))
+    .unwrap();
+    let address = server.addrs()[0];
+    actix_web::rt::spawn(server.run());
+    format!("http://{address}")
+}
+
+const VERBATIM: &str =
+    r#"{"z":1,"a":"caf\u00e9","n":1E2,"list":[1,[2],{"x":3}],"nested":{"k":"v"},"sixth":6}"#;
+
+#[actix_web::test]
+async fn a_whole_answer_is_passed_on_as_sent_and_what_json_refuses_is_an_upstream_error() {
+    let flight = serve_faults(
+        json!([
+            declaration("verbatim", "read"),
+            declaration("surrogate", "read"),
+            declaration("list", "read")
+        ]),
+        json!([{"id": "texts", "timeout_ms": 2000}]),
+        json!([
+            mapping("verbatim", "texts", "GET", "/verbatim"),
+            mapping("surrogate", "texts", "GET", "/surrogate"),
+            mapping("list", "texts", "GET", "/list")
+        ]),
+        &[("texts", spawn_text_backend())],
+        public_roots(),
+    )
+    .await;
+
+    let (_, issued) = flight
+        .token_request(
+            ANA_KEY,
+            json!({"scope": ["faults"], "capability": "verbatim"}),
+        )
+        .await;
+    let jwt = issued["token"].as_str().unwrap().to_owned();
+    let response = flight
+        .http
+        .post(flight.url("/anip/invoke/verbatim"))
+        .bearer_auth(&jwt)
+        .json(&json!({"parameters": {}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let text = response.text().await.unwrap();
+    assert!(
+        text.contains(&format!(r#""success":true,"result":{VERBATIM}"#)),
+        "the backend's text, byte for byte: {text}"
+    );
+    // The audit entry summarizes the answer as its tree: first five members, scalars decoded.
+    let (_, audit) = flight.post(&jwt, "/anip/audit").await;
+    let summary = audit["entries"][0]["result_summary"].as_object().unwrap();
+    let members: Vec<&str> = summary.keys().map(String::as_str).collect();
+    assert_eq!(members, ["a", "list", "n", "nested", "z"], "{audit}");
+    assert_eq!(summary["z"], 1);
+    assert_eq!(summary["a"], "café");
+    assert_eq!(summary["n"].as_f64(), Some(100.0));
+    assert_eq!(summary["list"], "[3 items]");
+    assert_eq!(summary["nested"], "...");
+
+    // A lone surrogate is not text: refused as before, never passed on.
+    let (status, body) = call(&flight, "surrogate", json!({})).await;
+    assert_eq!(status, 502, "{body}");
+    expect(&body, "upstream_error", "contact_service_owner", false);
+    // An answer that is not an object becomes one.
+    let (status, body) = call(&flight, "list", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"], json!({"result": [1, 2]}));
+}
