@@ -46,6 +46,16 @@ pub fn to_go_json(value: &Value, opts: GoJsonOptions) -> String {
     out
 }
 
+/// Like [`to_go_json`], appending to `out`.
+pub fn push_go_json(out: &mut String, value: &Value, opts: GoJsonOptions) {
+    write_value(out, value, opts);
+}
+
+/// The JSON string `text` as Go writes it, appended to `out`.
+pub fn push_go_string(out: &mut String, text: &str, opts: GoJsonOptions) {
+    write_string(out, text, opts);
+}
+
 /// Like [`to_go_json`], but returns the UTF-8 bytes, ready to hash or sign.
 pub fn to_go_json_bytes(value: &Value, opts: GoJsonOptions) -> Vec<u8> {
     to_go_json(value, opts).into_bytes()
@@ -137,7 +147,30 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 
 fn write_string(out: &mut String, text: &str, opts: GoJsonOptions) {
     out.push('"');
-    for ch in text.chars() {
+    // Runs of characters written as they are are copied whole; only the rest is looked at one
+    // character at a time.
+    let bytes = text.as_bytes();
+    let mut run = 0;
+    let mut index = 0;
+    while index < bytes.len() {
+        let byte = bytes[index];
+        let plain = match byte {
+            b'"' | b'\\' => false,
+            b'<' | b'>' | b'&' => !opts.escape_html,
+            0x00..=0x1f => false,
+            // U+2028 and U+2029 are E2 80 A8 and E2 80 A9.
+            0xe2 => {
+                !(bytes.get(index + 1) == Some(&0x80)
+                    && matches!(bytes.get(index + 2), Some(0xa8 | 0xa9)))
+            }
+            _ => true,
+        };
+        if plain {
+            index += 1;
+            continue;
+        }
+        out.push_str(&text[run..index]);
+        let ch = text[index..].chars().next().unwrap_or_default();
         match ch {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
@@ -146,14 +179,16 @@ fn write_string(out: &mut String, text: &str, opts: GoJsonOptions) {
             '\t' => out.push_str("\\t"),
             '\u{08}' => out.push_str("\\b"),
             '\u{0c}' => out.push_str("\\f"),
-            '<' | '>' | '&' if opts.escape_html => push_u00(out, ch as u8),
-            c if (c as u32) < 0x20 => push_u00(out, c as u8),
             // Escaped unconditionally by Go, for the sake of JSONP.
             '\u{2028}' => out.push_str("\\u2028"),
             '\u{2029}' => out.push_str("\\u2029"),
-            c => out.push(c),
+            // The other control characters, and `<`, `>`, `&` when HTML is escaped.
+            c => push_u00(out, c as u8),
         }
+        index += ch.len_utf8();
+        run = index;
     }
+    out.push_str(&text[run..]);
     out.push('"');
 }
 
@@ -256,6 +291,57 @@ mod tests {
             digest_form(&value),
             r#""q\"b\\n\nr\rt\tb\bf\fz\u0000o\u0001u\u001fd"#.to_owned() + "\u{7f}\""
         );
+    }
+
+    /// The escaping rule one character at a time, as Go states it.
+    fn escaped_per_character(text: &str, opts: GoJsonOptions) -> String {
+        let mut out = String::from('"');
+        for ch in text.chars() {
+            match ch {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '\u{08}' => out.push_str("\\b"),
+                '\u{0c}' => out.push_str("\\f"),
+                '<' | '>' | '&' if opts.escape_html => push_u00(&mut out, ch as u8),
+                c if (c as u32) < 0x20 => push_u00(&mut out, c as u8),
+                '\u{2028}' => out.push_str("\\u2028"),
+                '\u{2029}' => out.push_str("\\u2029"),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+        out
+    }
+
+    #[test]
+    fn strings_escape_exactly_the_characters_go_escapes() {
+        let mut samples: Vec<String> = (0u32..0x80)
+            .filter_map(char::from_u32)
+            .map(|c| format!("a{c}b{c}"))
+            .collect();
+        samples.extend(
+            [
+                "",
+                "plain",
+                "\u{2028}",
+                "x\u{2029}",
+                "\u{2027}\u{202a}\u{20ac}",
+                "\u{e2}\u{80}",
+                "é<&>ü\u{1f600}\"\\\u{7f}",
+                "\u{0}\u{1f}end",
+            ]
+            .map(str::to_owned),
+        );
+        for text in &samples {
+            for opts in [GoJsonOptions::DIGEST, GoJsonOptions::MARSHAL] {
+                let mut out = String::new();
+                push_go_string(&mut out, text, opts);
+                assert_eq!(out, escaped_per_character(text, opts), "{text:?}");
+            }
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@ pub mod retention;
 pub mod writer;
 
 use serde_json::{json, Map, Value};
-use signing::gojson::{to_go_json, GoJsonOptions};
+use signing::gojson::{push_go_json, push_go_string, to_go_json, GoJsonOptions};
 use time::OffsetDateTime;
 
 use crate::approval::rfc3339;
@@ -296,10 +296,7 @@ impl CanonicalTemplate {
             if !std::mem::take(&mut first) {
                 out.push(',');
             }
-            out.push_str(&to_go_json(
-                &Value::String(key.to_owned()),
-                GoJsonOptions::DIGEST,
-            ));
+            push_go_string(out, key, GoJsonOptions::DIGEST);
             out.push(':');
         };
         let mut open = [PREVIOUS, SEQUENCE].into_iter().peekable();
@@ -312,7 +309,7 @@ impl CanonicalTemplate {
                 parts.push(std::mem::take(&mut out));
             }
             key(&mut out, name);
-            out.push_str(&to_go_json(value, GoJsonOptions::DIGEST));
+            push_go_json(&mut out, value, GoJsonOptions::DIGEST);
         }
         for placeholder in open {
             key(&mut out, placeholder);
@@ -329,17 +326,18 @@ impl CanonicalTemplate {
 
     /// The canonical text with the sequence number and previous hash filled in.
     pub fn fill(&self, sequence_number: i64, previous_hash: &str) -> String {
-        let previous = to_go_json(
-            &Value::String(previous_hash.to_owned()),
+        let mut text = String::with_capacity(
+            self.head.len() + previous_hash.len() + self.middle.len() + self.tail.len() + 24,
+        );
+        text.push_str(&self.head);
+        push_go_string(&mut text, previous_hash, GoJsonOptions::DIGEST);
+        text.push_str(&self.middle);
+        push_go_json(
+            &mut text,
+            &Value::from(sequence_number),
             GoJsonOptions::DIGEST,
         );
-        let sequence = to_go_json(&Value::from(sequence_number), GoJsonOptions::DIGEST);
-        let mut text = String::with_capacity(
-            self.head.len() + previous.len() + self.middle.len() + sequence.len() + self.tail.len(),
-        );
-        for part in [&self.head, &previous, &self.middle, &sequence, &self.tail] {
-            text.push_str(part);
-        }
+        text.push_str(&self.tail);
         text
     }
 }
