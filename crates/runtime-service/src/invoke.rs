@@ -133,12 +133,12 @@ pub type ProgressSink = UnboundedSender<Value>;
 #[derive(Clone, Debug)]
 pub struct Outcome {
     pub status: StatusCode,
-    pub body: Answer,
+    pub body: InvocationBody,
 }
 
 /// The body of an invocation's response (§6.2), members in this order.
 #[derive(Clone, Debug, Serialize)]
-pub struct Answer {
+pub struct InvocationBody {
     pub invocation_id: String,
     pub client_reference_id: Option<String>,
     pub task_id: Option<String>,
@@ -348,7 +348,7 @@ fn respond(
     level: DisclosureLevel,
     progress: &Progress,
 ) -> Outcome {
-    let mut body = Answer {
+    let mut body = InvocationBody {
         invocation_id: invocation_id.to_owned(),
         client_reference_id: request.client_reference_id.clone(),
         task_id,

@@ -326,6 +326,7 @@ impl CanonicalTemplate {
 
     /// The canonical text with the sequence number and previous hash filled in.
     pub fn fill(&self, sequence_number: i64, previous_hash: &str) -> String {
+        // 24: the hash's two quotes, and the sequence number's at most 20 digits and sign.
         let mut text = String::with_capacity(
             self.head.len() + previous_hash.len() + self.middle.len() + self.tail.len() + 24,
         );

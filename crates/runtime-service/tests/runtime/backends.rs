@@ -3,39 +3,32 @@
 
 use std::time::Duration;
 
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{web, HttpResponse};
 use runtime_service::package::{self, LoadOptions};
 use serde_json::{json, Value};
 
 use runtime_service::backend::client::{trusted_roots, BackendClient};
 
-use crate::support::{failure_type, serve_with, Flight, ANA_KEY};
+use crate::support::{failure_type, serve_with, spawn_backend, Flight, ANA_KEY};
 
 /// A backend that answers slowly on `/slow` and crashes on `/boom`.
 fn spawn_faulty_backend() -> String {
-    let server = HttpServer::new(|| {
-        App::new()
-            .route(
-                "/slow",
-                web::to(|| async {
-                    tokio::time::sleep(Duration::from_secs(2)).await;
-                    HttpResponse::Ok().json(json!({"late": true}))
-                }),
-            )
-            .route(
-                "/boom",
-                web::to(|| async {
-                    HttpResponse::InternalServerError()
-                        .json(json!({"trace": "NullPointerException at Secret.java:42"}))
-                }),
-            )
+    spawn_backend(|cfg| {
+        cfg.route(
+            "/slow",
+            web::to(|| async {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                HttpResponse::Ok().json(json!({"late": true}))
+            }),
+        )
+        .route(
+            "/boom",
+            web::to(|| async {
+                HttpResponse::InternalServerError()
+                    .json(json!({"trace": "NullPointerException at Secret.java:42"}))
+            }),
+        );
     })
-    .workers(1)
-    .bind(("127.0.0.1", 0))
-    .unwrap();
-    let address = server.addrs()[0];
-    actix_web::rt::spawn(server.run());
-    format!("http://{address}")
 }
 
 fn declaration(name: &str, side_effect: &str) -> Value {
@@ -171,34 +164,27 @@ async fn redirects_are_not_followed_and_the_credential_stays_home() {
     // would be). It counts every request it receives.
     let received = Arc::new(AtomicUsize::new(0));
     let counter = received.clone();
-    let elsewhere = HttpServer::new(move || {
-        let counter = counter.clone();
-        App::new().default_service(web::to(move || {
-            counter.fetch_add(1, Ordering::SeqCst);
-            async { HttpResponse::Ok().json(json!({"stolen": true})) }
-        }))
-    })
-    .workers(1)
-    .bind(("127.0.0.1", 0))
-    .unwrap();
-    let target = format!("http://{}/latest/meta-data", elsewhere.addrs()[0]);
-    actix_web::rt::spawn(elsewhere.run());
-    let redirecting = HttpServer::new(move || {
+    let target = format!(
+        "{}/latest/meta-data",
+        spawn_backend(move |cfg| {
+            let counter = counter.clone();
+            cfg.default_service(web::to(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+                async { HttpResponse::Ok().json(json!({"stolen": true})) }
+            }));
+        })
+    );
+    let redirecting_url = spawn_backend(move |cfg| {
         let target = target.clone();
-        App::new().default_service(web::to(move || {
+        cfg.default_service(web::to(move || {
             let target = target.clone();
             async move {
                 HttpResponse::Found()
                     .insert_header(("location", target))
                     .finish()
             }
-        }))
-    })
-    .workers(1)
-    .bind(("127.0.0.1", 0))
-    .unwrap();
-    let redirecting_url = format!("http://{}", redirecting.addrs()[0]);
-    actix_web::rt::spawn(redirecting.run());
+        }));
+    });
 
     let secret = crate::support::secret_file("backend-credential");
     let flight = serve_faults(
@@ -242,8 +228,8 @@ fn spawn_hangup_backend() -> String {
 
 #[actix_web::test]
 async fn cut_short_oversized_and_unsendable_calls_are_protocol_failures() {
-    let huge = HttpServer::new(|| {
-        App::new().route(
+    let huge_url = spawn_backend(|cfg| {
+        cfg.route(
             "/huge",
             // Past the 4 MiB the runtime reads of an answer.
             web::to(|| async {
@@ -251,13 +237,8 @@ async fn cut_short_oversized_and_unsendable_calls_are_protocol_failures() {
                     .content_type("application/json")
                     .body(format!("{{\"pad\":\"{}\"}}", "x".repeat(5 << 20)))
             }),
-        )
-    })
-    .workers(1)
-    .bind(("127.0.0.1", 0))
-    .unwrap();
-    let huge_url = format!("http://{}", huge.addrs()[0]);
-    actix_web::rt::spawn(huge.run());
+        );
+    });
     let mut noted = declaration("noted", "read");
     noted["inputs"] = json!([{"name": "note", "type": "string", "required": true}]);
     let mut header_mapping = mapping("noted", "huge", "GET", "/huge");
@@ -418,21 +399,14 @@ fn spawn_text_backend() -> String {
             .content_type("application/json")
             .body(body)
     }
-    let server = HttpServer::new(|| {
-        App::new()
-            .route("/verbatim", web::to(|| async { text(VERBATIM) }))
+    spawn_backend(|cfg| {
+        cfg.route("/verbatim", web::to(|| async { text(VERBATIM) }))
             .route(
                 "/surrogate",
                 web::to(|| async { text(r#"{"ok":true,"deep":[{"name":"x\ud800"}]}"#) }),
             )
-            .route("/list", web::to(|| async { text("[1,2]") }))
+            .route("/list", web::to(|| async { text("[1,2]") }));
     })
-    .workers(1)
-    .bind(("127.0.0.1", 0))
-    .unwrap();
-    let address = server.addrs()[0];
-    actix_web::rt::spawn(server.run());
-    format!("http://{address}")
 }
 
 const VERBATIM: &str =

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use actix_web::{App, HttpServer};
+use actix_web::{web, App, HttpServer};
 use runtime_service::app::{self, Background};
 use runtime_service::auth::parse_api_key_hashes;
 use runtime_service::backend::client::{trusted_roots, BackendClient};
@@ -28,17 +28,24 @@ pub fn flight_definition() -> Value {
         .expect("example definition is JSON")
 }
 
-/// Serves the real flight backend with `api_key`; returns its base URL.
-pub fn spawn_flight_backend(api_key: &str) -> String {
-    let backend = flight_backend::Backend::new(Some(signing::Secret::new(api_key)));
-    let server =
-        HttpServer::new(move || App::new().configure(flight_backend::configure(backend.clone())))
-            .workers(1)
-            .bind(("127.0.0.1", 0))
-            .expect("bind flight backend");
+/// Serves an app made of `routes` on loopback with one worker; returns its base URL.
+pub fn spawn_backend<F>(routes: F) -> String
+where
+    F: Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
+{
+    let server = HttpServer::new(move || App::new().configure(routes.clone()))
+        .workers(1)
+        .bind(("127.0.0.1", 0))
+        .expect("bind backend");
     let address = server.addrs()[0];
     actix_web::rt::spawn(server.run());
     format!("http://{address}")
+}
+
+/// Serves the real flight backend with `api_key`; returns its base URL.
+pub fn spawn_flight_backend(api_key: &str) -> String {
+    let backend = flight_backend::Backend::new(Some(signing::Secret::new(api_key)));
+    spawn_backend(move |cfg| flight_backend::configure(backend.clone())(cfg))
 }
 
 /// Writes `secret` to a private temporary file and returns its path.
