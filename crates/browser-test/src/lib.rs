@@ -183,6 +183,12 @@ impl Driver {
         lines.into_iter().rev().collect::<Vec<_>>().join("\n")
     }
 
+    /// Whether the chromedriver logging to `dir` has said it started on `port`.
+    fn started_on(dir: &Path, port: u16) -> bool {
+        std::fs::read_to_string(dir.join("chromedriver.log"))
+            .is_ok_and(|log| log.contains(&format!("started successfully on port {port}")))
+    }
+
     /// Starts `chromedriver` on a free loopback port. The port is found by binding port 0 and
     /// releasing it, so another process may take it first: that attempt is retried.
     async fn start(binary: &Path, dir: PathBuf) -> Result<Driver> {
@@ -214,7 +220,11 @@ impl Driver {
             let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
             let deadline = Instant::now() + DEFAULT_TIMEOUT;
             loop {
-                if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                // Listening is not enough: another process may have taken the port. Ours says
+                // in its own log that it started on it.
+                if Driver::started_on(&dir, port)
+                    && TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+                {
                     return Ok(Driver { child, port, dir });
                 }
                 if let Some(status) = child.try_wait()? {
