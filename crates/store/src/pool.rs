@@ -1,10 +1,29 @@
 //! The connection pool.
+//!
+//! # Where a connection lives
+//!
+//! A `tokio_postgres` connection is two halves: the `Client` that queries, and a task that
+//! drives the socket. The task, and the socket's registration, belong to the runtime it was
+//! spawned on. By default deadpool opens a connection on whatever runtime asks for it first;
+//! under actix-web that is one of the request workers, each its own runtime, so a worker's
+//! shutdown killed every connection it had opened while other runtimes still used them. On
+//! SIGTERM the download flusher then lost its connection after Postgres had committed its
+//! `UPDATE`, saw an error, kept the counts and wrote them a second time.
+//!
+//! So the pool opens every connection on the runtime that built it (each binary builds its
+//! pools in `main`, whose runtime outlives the workers). Only when that runtime is already
+//! gone does a connection open on the caller's.
 
 use std::time::Duration;
 
 use crate::url::parse_target;
 use crate::StoreError;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::tokio_postgres::{Client, Config, Error};
+use deadpool_postgres::{Connect, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use futures_util::future::BoxFuture;
+use tokio::runtime::Handle;
+use tokio::task::JoinHandle;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// How [`connect_pool`] configures the pool and its connections.
 #[derive(Clone, Debug)]
@@ -42,7 +61,8 @@ impl Default for PoolOptions {
 /// Connections are created on demand; each one runs with the configured
 /// `statement_timeout` and `application_name`, passed as startup
 /// parameters so they cost no extra round trip. Existing `options` in the
-/// URL are kept.
+/// URL are kept. Connections live on the runtime current here, if any (see
+/// the module documentation).
 pub fn connect_pool(url: &str, opts: &PoolOptions) -> Result<Pool, StoreError> {
     let target = parse_target(url)?;
     let mut config = target.config;
@@ -60,9 +80,12 @@ pub fn connect_pool(url: &str, opts: &PoolOptions) -> Result<Pool, StoreError> {
     };
     config.options(options);
 
-    let manager = Manager::from_config(
+    let manager = Manager::from_connect(
         config,
-        target.tls,
+        OnHomeRuntime {
+            tls: target.tls,
+            home: Handle::try_current().ok(),
+        },
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },
@@ -75,6 +98,43 @@ pub fn connect_pool(url: &str, opts: &PoolOptions) -> Result<Pool, StoreError> {
         .runtime(Runtime::Tokio1)
         .build()
         .map_err(|e| StoreError::Pool(e.to_string()))
+}
+
+/// Opens connections on `home` (the runtime that built the pool), or on the caller's runtime
+/// when there is no home or it has shut down.
+struct OnHomeRuntime {
+    tls: MakeRustlsConnect,
+    home: Option<Handle>,
+}
+
+type Opened = Result<(Client, JoinHandle<()>), Error>;
+
+/// Opens a connection and spawns its driver on the current runtime.
+async fn open(config: Config, tls: MakeRustlsConnect) -> Opened {
+    let (client, connection) = config.connect(tls).await?;
+    let driver = tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::warn!(target: "deadpool.postgres", "Connection error: {}", error);
+        }
+    });
+    Ok((client, driver))
+}
+
+impl Connect for OnHomeRuntime {
+    fn connect(&self, config: &Config) -> BoxFuture<'_, Opened> {
+        let (config, tls, home) = (config.clone(), self.tls.clone(), self.home.clone());
+        Box::pin(async move {
+            if let Some(home) = home {
+                match home.spawn(open(config.clone(), tls.clone())).await {
+                    Ok(opened) => return opened,
+                    Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+                    // The home runtime is shutting down: open here instead.
+                    Err(_) => {}
+                }
+            }
+            open(config, tls).await
+        })
+    }
 }
 
 #[cfg(test)]

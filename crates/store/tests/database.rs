@@ -267,3 +267,47 @@ async fn test_databases_are_migrated_and_isolated() {
         assert_eq!(count, 1, "databases do not share rows");
     }
 }
+
+/// A pooled connection outlives the runtime that first asked for it. Under actix-web every
+/// request worker is a runtime of its own; one stopping (as idle workers do first on SIGTERM)
+/// must not close connections the rest of the process still uses.
+#[tokio::test]
+async fn a_connection_opened_for_a_worker_runtime_outlives_that_runtime() {
+    let db = empty_database().await;
+    let pool = db.pool();
+    let worker_pool = pool.clone();
+    // A worker runtime takes the pool's first connection, uses it, returns it and stops. It
+    // runs on a blocking thread so this runtime, the pool's home, stays free to run.
+    let pid: i32 = tokio::task::spawn_blocking(move || {
+        let worker = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let pid = worker.block_on(async {
+            let client = worker_pool.get().await.unwrap();
+            client
+                .query_one("SELECT pg_backend_pid()", &[])
+                .await
+                .unwrap()
+                .get(0)
+        });
+        drop(worker);
+        pid
+    })
+    .await
+    .unwrap();
+    let client = pool.get().await.unwrap();
+    assert!(
+        !client.is_closed(),
+        "the worker's stop closed the connection"
+    );
+    let again: i32 = client
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        again, pid,
+        "the same session serves after the worker stopped"
+    );
+}

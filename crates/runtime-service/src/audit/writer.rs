@@ -130,9 +130,8 @@ struct Next {
 }
 
 async fn run(mut writer: Writer, mut receiver: mpsc::Receiver<Job>) {
-    // Take the connection now, at start, from what the process opened on this runtime: a
-    // connection's I/O task runs where it was opened, and the writer should not have to wait
-    // for a busy request worker to drive it.
+    // Take a connection now and keep it. Every pooled connection is driven on the runtime that
+    // built the pool (`main`'s, where this task runs too), never on a busy request worker.
     if let Ok(client) = writer.pool.get().await {
         writer.client = Some(Arc::new(client));
     }
