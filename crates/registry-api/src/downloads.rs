@@ -2,12 +2,18 @@
 //!
 //! A download only bumps an in-memory counter (one of a few mutex-guarded shards, so workers
 //! rarely contend); a background task adds the accumulated counts to the database about once a
-//! second, one `UPDATE ... FROM unnest(...)` per artifact kind. Counts that fail to flush are
-//! put back and retried, and [`DownloadCounter::flush`] runs once more on graceful shutdown, so
-//! a clean stop loses nothing. A crash loses at most the last second.
+//! second, in one statement per flush, and [`DownloadCounter::flush`] runs once more on
+//! graceful shutdown, so a clean stop loses nothing. A crash loses at most the last second.
+//!
+//! Each flush is a [`Batch`] under a random id, and the statement claims the id before it adds
+//! anything. A write that fails may still have committed (the connection can drop after
+//! Postgres committed and before it answered), so a failed batch is kept *as it is* and sent
+//! again, under the same id, before any newer counts: if the first attempt did commit, the id
+//! is taken and the retry adds nothing. Counts are added exactly once either way.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -35,13 +41,32 @@ impl Kind {
     }
 }
 
-type Key = (Kind, String, String);
+/// What one count is for: the kind, the id and the version.
+pub type Key = (Kind, String, String);
+
+/// Counts taken from the counter to be added in one statement under one id.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// The flush id the statement claims.
+    pub id: i64,
+    pub counts: Vec<(Key, i64)>,
+}
+
+impl Batch {
+    fn total(&self) -> i64 {
+        self.counts.iter().map(|(_, n)| n).sum()
+    }
+}
 
 /// Pending download counts.
 #[derive(Default)]
 pub struct DownloadCounter {
     shards: [Mutex<HashMap<Key, i64>>; SHARDS],
     hasher: std::collections::hash_map::RandomState,
+    /// The batch whose last write failed, its outcome unknown: sent again before anything new.
+    unsettled: Mutex<Option<Batch>>,
+    /// Batches made so far, for their ids.
+    batches: AtomicU64,
 }
 
 impl DownloadCounter {
@@ -84,9 +109,24 @@ impl DownloadCounter {
         all
     }
 
-    /// Pending counts not yet written (for tests and shutdown logs).
+    /// A new flush id: unique, not secret. SipHash under this counter's random keys (std seeds
+    /// them from the OS) of the batch's number, so replicas' ids do not meet.
+    fn flush_id(&self) -> i64 {
+        let n = self.batches.fetch_add(1, Ordering::Relaxed);
+        i64::from_ne_bytes(self.hasher.hash_one(("flush", n)).to_ne_bytes())
+    }
+
+    fn unsettled(&self) -> std::sync::MutexGuard<'_, Option<Batch>> {
+        self.unsettled
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Pending counts not yet written, the unsettled batch's included (for tests and shutdown
+    /// logs).
     pub fn pending(&self) -> i64 {
-        self.shards
+        let counted: i64 = self
+            .shards
             .iter()
             .map(|shard| {
                 shard
@@ -95,41 +135,42 @@ impl DownloadCounter {
                     .values()
                     .sum::<i64>()
             })
-            .sum()
+            .sum();
+        counted + self.unsettled().as_ref().map_or(0, Batch::total)
     }
 
-    /// Writes every pending count to the database; on failure the counts are kept for the next
-    /// attempt and the error is returned.
+    /// The batch whose last write failed, if any (for tests).
+    pub fn unsettled_batch(&self) -> Option<Batch> {
+        self.unsettled().clone()
+    }
+
+    /// Writes pending counts to the database: the unsettled batch if there is one, else
+    /// everything counted so far as a new batch. Returns how many downloads this call added;
+    /// on failure the batch is kept, unchanged, for the next call and the error is returned.
+    /// Only one flush runs at a time (the flusher task's).
     pub async fn flush(&self, store: &Store) -> Result<i64, StoreError> {
-        let drained = self.drain();
-        if drained.is_empty() {
-            return Ok(0);
-        }
-        let mut total = 0;
-        let mut failure = None;
-        for kind in [Kind::Package, Kind::Template] {
-            let batch: Vec<&(Key, i64)> =
-                drained.iter().filter(|((k, _, _), _)| *k == kind).collect();
-            if batch.is_empty() {
-                continue;
-            }
-            let ids = batch.iter().map(|((_, id, _), _)| id.clone()).collect();
-            let versions = batch.iter().map(|((_, _, v), _)| v.clone()).collect();
-            let counts: Vec<i64> = batch.iter().map(|(_, n)| *n).collect();
-            let sum: i64 = counts.iter().sum();
-            match store.add_downloads(kind, ids, versions, counts).await {
-                Ok(()) => total += sum,
-                Err(error) => {
-                    for (key, n) in batch {
-                        self.add(key.clone(), *n);
-                    }
-                    failure = Some(error);
+        let unsettled = self.unsettled().take();
+        let batch = match unsettled {
+            Some(batch) => batch,
+            None => {
+                let counts = self.drain();
+                if counts.is_empty() {
+                    return Ok(0);
+                }
+                Batch {
+                    id: self.flush_id(),
+                    counts,
                 }
             }
-        }
-        match failure {
-            Some(error) => Err(error),
-            None => Ok(total),
+        };
+        match store.add_downloads(batch.id, &batch.counts).await {
+            Ok(true) => Ok(batch.total()),
+            // An earlier attempt committed after all.
+            Ok(false) => Ok(0),
+            Err(error) => {
+                *self.unsettled() = Some(batch);
+                Err(error)
+            }
         }
     }
 
@@ -142,6 +183,7 @@ impl DownloadCounter {
                 _ = ticker.tick() => {}
                 _ = stop.changed() => break,
             }
+            // After a failure, the unsettled batch goes first and newer counts wait a tick.
             if let Err(error) = self.flush(&store).await {
                 tracing::warn!(event = "registry_download_flush_failed", error = %error, pending = self.pending(), "download counts kept for retry");
             }

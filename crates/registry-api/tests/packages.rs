@@ -897,6 +897,74 @@ async fn download_counts_are_batched_and_flushed_on_shutdown() {
     );
 }
 
+/// A flush whose write failed is sent again as it was, under its id, before newer counts; if
+/// the failed attempt had committed after all (the connection dropped after COMMIT), the
+/// retry adds nothing. Each download is counted once either way.
+#[tokio::test]
+async fn a_flush_retried_after_an_unknown_outcome_counts_each_download_once() {
+    use registry_api::downloads::{DownloadCounter, Kind};
+    let (app, _db) = spawn_app().await;
+    let (status, _) = app.publish(&publish_request("once", "1.0.0")).await;
+    assert_eq!(status, 201);
+    let store = app.state().store.clone();
+    let count = || async {
+        store
+            .package_download_count("once", "1.0.0")
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    // A store with no database behind it: every write fails.
+    let options = store::PoolOptions {
+        connect_timeout: std::time::Duration::from_secs(1),
+        wait_timeout: std::time::Duration::from_secs(1),
+        ..store::PoolOptions::default()
+    };
+    let gone = registry_api::store::Store::new(
+        store::connect_pool("postgres://postgres@127.0.0.1:1/gone", &options).unwrap(),
+    );
+
+    let counter = DownloadCounter::new();
+    for _ in 0..5 {
+        counter.record(Kind::Package, "once", "1.0.0");
+    }
+    assert!(counter.flush(&gone).await.is_err());
+    let failed = counter.unsettled_batch().expect("the failed batch is kept");
+    assert_eq!(counter.pending(), 5);
+    for _ in 0..2 {
+        counter.record(Kind::Package, "once", "1.0.0");
+    }
+    assert_eq!(counter.pending(), 7);
+
+    // The failed attempt did commit after all.
+    assert!(store
+        .add_downloads(failed.id, &failed.counts)
+        .await
+        .unwrap());
+    assert_eq!(count().await, 5);
+    // The retry goes first, finds its id taken and adds nothing; then the newer two land.
+    assert_eq!(counter.flush(&store).await.unwrap(), 0);
+    assert!(counter.unsettled_batch().is_none());
+    assert_eq!(counter.pending(), 2);
+    assert_eq!(counter.flush(&store).await.unwrap(), 2);
+    assert_eq!(counter.pending(), 0);
+    assert_eq!(count().await, 7);
+    // An id is claimed once, whoever sends it.
+    assert!(!store
+        .add_downloads(failed.id, &failed.counts)
+        .await
+        .unwrap());
+    assert_eq!(count().await, 7);
+
+    // A failed attempt that did not commit: the retry adds the counts.
+    for _ in 0..3 {
+        counter.record(Kind::Package, "once", "1.0.0");
+    }
+    assert!(counter.flush(&gone).await.is_err());
+    assert_eq!(counter.flush(&store).await.unwrap(), 3);
+    assert_eq!(count().await, 10);
+}
+
 #[tokio::test]
 async fn metrics_use_route_patterns_and_publish_statuses() {
     let (app, _db) = spawn_app().await;

@@ -760,30 +760,56 @@ impl Store {
         Ok(outcome)
     }
 
-    /// Adds accumulated download counts, one statement for the whole batch. `table` is
-    /// `registry_packages` or `registry_templates`.
+    /// Adds a batch of download counts under `flush_id`, once: the statement claims the id
+    /// first and adds nothing if an earlier attempt with the same id committed (see
+    /// [`crate::downloads`]). Returns whether this call added the counts. Claimed ids older
+    /// than a day are removed on the way.
     pub async fn add_downloads(
         &self,
-        kind: crate::downloads::Kind,
-        ids: Vec<String>,
-        versions: Vec<String>,
-        counts: Vec<i64>,
-    ) -> Result<(), StoreError> {
-        let client = self.client().await?;
-        let sql = match kind {
-            crate::downloads::Kind::Package => {
-                "UPDATE registry_packages t SET download_count = t.download_count + d.n \
-                 FROM unnest($1::text[], $2::text[], $3::int8[]) AS d(id, v, n) \
-                 WHERE t.package_id = d.id AND t.package_version = d.v"
-            }
-            crate::downloads::Kind::Template => {
-                "UPDATE registry_templates t SET download_count = t.download_count + d.n \
-                 FROM unnest($1::text[], $2::text[], $3::int8[]) AS d(id, v, n) \
-                 WHERE t.template_id = d.id AND t.template_version = d.v"
-            }
+        flush_id: i64,
+        counts: &[(crate::downloads::Key, i64)],
+    ) -> Result<bool, StoreError> {
+        use crate::downloads::Kind;
+        let columns = |kind: Kind| {
+            let of_kind = || counts.iter().filter(move |((k, _, _), _)| *k == kind);
+            let ids: Vec<&str> = of_kind().map(|((_, id, _), _)| id.as_str()).collect();
+            let versions: Vec<&str> = of_kind().map(|((_, _, v), _)| v.as_str()).collect();
+            let ns: Vec<i64> = of_kind().map(|(_, n)| *n).collect();
+            (ids, versions, ns)
         };
-        client.execute(sql, &[&ids, &versions, &counts]).await?;
-        Ok(())
+        let (package_ids, package_versions, package_counts) = columns(Kind::Package);
+        let (template_ids, template_versions, template_counts) = columns(Kind::Template);
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "WITH claim AS ( \
+                     INSERT INTO registry_download_flushes (flush_id) VALUES ($1) \
+                     ON CONFLICT (flush_id) DO NOTHING RETURNING flush_id \
+                 ), packages AS ( \
+                     UPDATE registry_packages t SET download_count = t.download_count + d.n \
+                     FROM claim, unnest($2::text[], $3::text[], $4::int8[]) AS d(id, v, n) \
+                     WHERE t.package_id = d.id AND t.package_version = d.v \
+                 ), templates AS ( \
+                     UPDATE registry_templates t SET download_count = t.download_count + d.n \
+                     FROM claim, unnest($5::text[], $6::text[], $7::int8[]) AS d(id, v, n) \
+                     WHERE t.template_id = d.id AND t.template_version = d.v \
+                 ), expired AS ( \
+                     DELETE FROM registry_download_flushes \
+                     WHERE flushed_at < now() - interval '1 day' \
+                 ) \
+                 SELECT count(*) FROM claim",
+                &[
+                    &flush_id,
+                    &package_ids,
+                    &package_versions,
+                    &package_counts,
+                    &template_ids,
+                    &template_versions,
+                    &template_counts,
+                ],
+            )
+            .await?;
+        Ok(row.get::<_, i64>(0) == 1)
     }
 
     /// Total downloads recorded for a package version (for tests and tools).
