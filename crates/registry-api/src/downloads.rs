@@ -193,29 +193,34 @@ impl DownloadCounter {
 
     /// The shutdown flush: a few attempts, then the counts are reported as lost.
     pub async fn final_flush(&self, store: &Store) {
-        for attempt in 1..=3 {
+        // An unsettled batch and the newer counts are two flushes; failures get three tries.
+        let mut written = 0;
+        let mut attempt = 0;
+        while self.pending() > 0 && attempt < 3 {
             match self.flush(store).await {
-                Ok(written) => {
-                    if written > 0 {
-                        tracing::info!(
-                            event = "registry_download_flush",
-                            written,
-                            "flushed download counts at shutdown"
-                        );
-                    }
-                    return;
-                }
+                Ok(n) => written += n,
                 Err(error) => {
+                    attempt += 1;
                     tracing::warn!(event = "registry_download_flush_failed", attempt, error = %error, "flushing download counts at shutdown");
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
             }
         }
-        tracing::error!(
-            event = "registry_download_counts_lost",
-            pending = self.pending(),
-            "download counts could not be written"
-        );
+        if written > 0 {
+            tracing::info!(
+                event = "registry_download_flush",
+                written,
+                "flushed download counts at shutdown"
+            );
+        }
+        let pending = self.pending();
+        if pending > 0 {
+            tracing::error!(
+                event = "registry_download_counts_lost",
+                pending,
+                "download counts could not be written"
+            );
+        }
     }
 }
 

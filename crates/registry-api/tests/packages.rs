@@ -963,6 +963,14 @@ async fn a_flush_retried_after_an_unknown_outcome_counts_each_download_once() {
     assert!(counter.flush(&gone).await.is_err());
     assert_eq!(counter.flush(&store).await.unwrap(), 3);
     assert_eq!(count().await, 10);
+
+    // The shutdown flush writes both the unsettled batch and the counts made after it.
+    counter.record(Kind::Package, "once", "1.0.0");
+    assert!(counter.flush(&gone).await.is_err());
+    counter.record(Kind::Package, "once", "1.0.0");
+    counter.final_flush(&store).await;
+    assert_eq!(counter.pending(), 0);
+    assert_eq!(count().await, 12);
 }
 
 #[tokio::test]
