@@ -171,7 +171,15 @@ async fn a_restored_backup_serves_the_same_signed_packages() {
             .await
             .unwrap();
         assert_eq!(status, 200, "{path} on the copy: {after}");
-        assert_eq!(after, before, "{path} differs after the restore");
+        if path == "publications" {
+            assert_eq!(
+                listing_without_counts(&after),
+                listing_without_counts(&before),
+                "{path} differs after the restore"
+            );
+        } else {
+            assert_eq!(after, before, "{path} differs after the restore");
+        }
     }
     let (_, record) = get_json(&http, &format!("{copy_api}/packages/{name}/9.9.9"))
         .await
@@ -257,4 +265,25 @@ async fn download(http: &reqwest::Client, url: &str) -> (Option<String>, Vec<u8>
         .map(str::to_owned);
     let bytes = response.bytes().await.unwrap().to_vec();
     (etag, bytes)
+}
+
+/// A listing as its entries without their download counts, sorted, beside the rest of the
+/// answer. A list may show counts up to a minute old (the catalogue refreshes them every 60 s)
+/// and orders by them, so the original, whose catalogue may have loaded before the downloads
+/// were flushed, can order differently from the freshly started copy. The counts themselves
+/// are compared exactly in each version's record.
+fn listing_without_counts(listing: &serde_json::Value) -> serde_json::Value {
+    let mut listing = listing.clone();
+    let mut items = listing["items"].as_array().cloned().unwrap_or_default();
+    for item in &mut items {
+        item.as_object_mut().unwrap().remove("download_count");
+    }
+    items.sort_by_key(|item| {
+        (
+            item["package_id"].to_string(),
+            item["package_version"].to_string(),
+        )
+    });
+    listing["items"] = serde_json::Value::Array(items);
+    listing
 }
