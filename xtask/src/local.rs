@@ -18,11 +18,9 @@ pub fn target_dir(root: &Path) -> PathBuf {
         .unwrap_or_else(|| root.join("target"))
 }
 
-/// A free loopback port (bound, then released for a service to take).
+/// A free loopback port for a service to take (`store::free_port`).
 pub fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+    Ok(store::free_port()?)
 }
 
 /// Runs a command to completion, failing with its name when it fails.

@@ -187,11 +187,7 @@ fn production_refuses_missing_dev_and_malformed_keys() {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    store::free_port().unwrap()
 }
 
 #[tokio::test]

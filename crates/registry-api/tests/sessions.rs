@@ -807,11 +807,7 @@ async fn oauth_not_configured_and_secure_cookies() {
 async fn secrets_stay_out_of_logs_and_bodies() {
     let github = fake_github().await;
     let db = database().await;
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = store::free_port().unwrap();
     let addr = format!("127.0.0.1:{port}");
     let child = Command::new(env!("CARGO_BIN_EXE_anip-registry"))
         .env_clear()

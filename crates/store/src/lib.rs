@@ -10,6 +10,8 @@
 //!   rustls; see the `tls` module).
 //! * [`LocalPostgres`] runs a private PostgreSQL cluster for development.
 //! * [`testing`] hands out one freshly migrated database per test.
+//! * [`free_port`] finds a loopback port for a server started a moment later (outside the
+//!   kernel's ephemeral range, so that no outgoing connection takes it meanwhile).
 //!
 //! Errors never contain the database password: messages name the target as
 //! `host:port/database` only.
@@ -21,6 +23,7 @@ mod local;
 mod migrate;
 mod notify;
 mod pool;
+mod ports;
 mod readiness;
 pub mod testing;
 mod tls;
@@ -33,4 +36,5 @@ pub use local::{find_pg_bin, LocalPostgres};
 pub use migrate::{migrate, MigrationReport, MigrationSet};
 pub use notify::{listen, Notifications};
 pub use pool::{connect_pool, PoolOptions};
+pub use ports::free_port;
 pub use readiness::{readiness, Readiness};

@@ -2,11 +2,11 @@
 
 use std::ffi::OsString;
 use std::fs;
-use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use crate::ports::free_port;
 use crate::url::{connect_dedicated, parse_target, quote_ident, DEFAULT_CONNECT_TIMEOUT};
 use crate::StoreError;
 
@@ -522,17 +522,6 @@ fn id_of(user: &str, flag: &str) -> Result<u32, StoreError> {
         .trim()
         .parse()
         .map_err(|_| StoreError::LocalPostgres(format!("user {user} not found (id {flag})")))
-}
-
-/// A TCP port on 127.0.0.1 that was free a moment ago.
-pub(crate) fn free_port() -> Result<u16, StoreError> {
-    let listener =
-        TcpListener::bind(("127.0.0.1", 0)).map_err(StoreError::io("finding a free port"))?;
-    let port = listener
-        .local_addr()
-        .map_err(StoreError::io("finding a free port"))?
-        .port();
-    Ok(port)
 }
 
 /// Quotes a word for `/bin/sh`.

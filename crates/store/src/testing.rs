@@ -49,8 +49,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
 
-use crate::local::{free_port, shell_quote, Cluster};
+use crate::local::{shell_quote, Cluster};
 use crate::migrate::{migrate, MigrationSet};
+use crate::ports::free_port;
 use crate::url::{connect_dedicated, parse_config, parse_target, quote_ident, url_with_database};
 use crate::{connect_pool, Pool, PoolOptions, StoreError};
 

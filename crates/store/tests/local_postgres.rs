@@ -130,10 +130,7 @@ async fn data_survives_restart_and_nothing_is_left_running() {
     assert_stopped(&data, pid);
 
     // Second start on an explicit port reuses the data directory.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = store::free_port().unwrap();
     let pg = LocalPostgres::start(&tmp.0, Some(port)).unwrap();
     assert_eq!(pg.port(), port);
     assert_eq!(query_names(&pg).await, ["kept"]);

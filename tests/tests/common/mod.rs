@@ -5,7 +5,6 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -30,13 +29,9 @@ pub fn example_bundle() -> PathBuf {
         .join("../examples/flight-service/flight-service.anip-package.json")
 }
 
-/// A free loopback port (bound, then released for the service to take).
+/// A free loopback port for a service to take (`store::free_port`).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    store::free_port().expect("a free port")
 }
 
 /// One of the three services, as the tests start it.

@@ -331,13 +331,9 @@ pub fn flight_runtime(
     command
 }
 
-/// A free loopback port (bound, then released for the runtime to take).
+/// A free loopback port for the runtime to take (`store::free_port`).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("address")
-        .port()
+    store::free_port().expect("a free port")
 }
 
 /// Runs `command` expecting it to refuse to start: returns its exit status and its output
