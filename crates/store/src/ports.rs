@@ -5,10 +5,11 @@
 //! else could take it in between. Asking the kernel for port 0 makes that likely enough to see:
 //! such a port comes from the ephemeral range, the same range the kernel draws from for the
 //! source port of every outgoing connection, and a test process opens many. [`free_port`]
-//! therefore chooses below that range, where the kernel never hands out a port by itself, and
-//! never chooses the same port twice in one process. Only another process choosing ports the
-//! same way, at the same moment, could still take it; each process starts at a random place in
-//! the range.
+//! therefore chooses below that range (or above it, when there is more room there), where the
+//! kernel never hands out a port by itself, and walks the range in turn, so one process chooses a
+//! port again only after going round all of them (about 22,000 by default). Only another process
+//! choosing ports the same way, at the same moment, could still take it; each process starts at a
+//! random place in the range.
 
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -23,7 +24,7 @@ const LOWEST: u32 = 10_000;
 const EPHEMERAL_DEFAULT: (u32, u32) = (32_768, 60_999);
 
 /// A TCP port on 127.0.0.1 that is free now, outside the kernel's ephemeral range, and not
-/// returned before by this process.
+/// returned by this process since it last went round the range.
 pub fn free_port() -> Result<u16, StoreError> {
     let (first, span) = *range();
     static NEXT: OnceLock<AtomicU32> = OnceLock::new();
