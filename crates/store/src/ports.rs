@@ -130,7 +130,7 @@ mod tests {
     #[test]
     fn the_range_is_below_the_ephemeral_range_when_there_is_room() {
         assert_eq!(choose_range(32_768, 60_999), (10_000, 22_768));
-        // Linux's old default leaves more room above.
+        // A low ephemeral range leaves more room above it.
         assert_eq!(choose_range(1_024, 4_999), (10_001, 55_535));
         assert_eq!(choose_range(1_024, 65_535), (10_000, 55_536));
         assert_eq!(parse_range("32768\t60999\n"), Some((32_768, 60_999)));
