@@ -18,11 +18,6 @@ pub fn target_dir(root: &Path) -> PathBuf {
         .unwrap_or_else(|| root.join("target"))
 }
 
-/// A free loopback port for a service to take (`store::free_port`).
-pub fn free_port() -> anyhow::Result<u16> {
-    Ok(store::free_port()?)
-}
-
 /// Runs a command to completion, failing with its name when it fails.
 pub fn run(cmd: &mut Command) -> anyhow::Result<()> {
     let shown = format!("{cmd:?}");

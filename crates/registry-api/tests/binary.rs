@@ -186,14 +186,10 @@ fn production_refuses_missing_dev_and_malformed_keys() {
     );
 }
 
-fn free_port() -> u16 {
-    store::free_port().unwrap()
-}
-
 #[tokio::test]
 async fn serves_and_flushes_download_counts_on_sigterm() {
     let db = database().await;
-    let port = free_port();
+    let port = store::free_port().unwrap();
     let addr = format!("127.0.0.1:{port}");
     let child = registry(&[
         ("ANIP_REGISTRY_DATABASE_URL", &db.url),

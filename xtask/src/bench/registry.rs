@@ -19,7 +19,8 @@ use anyhow::{bail, Context};
 
 use super::cpu::{ProcessSet, Processes};
 use super::load::{Load, LoadResult, StaticServer};
-use crate::local::{cargo, free_port, run as run_command, target_dir, terminate, workspace_root};
+use crate::local::{cargo, run as run_command, target_dir, terminate, workspace_root};
+use store::free_port;
 
 #[derive(clap::Args)]
 pub struct RegistryBenchArgs {

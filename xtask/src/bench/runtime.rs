@@ -27,7 +27,8 @@ use serde_json::{json, Map, Value};
 
 use super::cpu::{ProcessSet, Processes};
 use super::load::{median, Load, LoadResult};
-use crate::local::{cargo, free_port, run as run_command, target_dir, terminate, workspace_root};
+use crate::local::{cargo, run as run_command, target_dir, terminate, workspace_root};
+use store::free_port;
 
 #[derive(clap::Args)]
 pub struct RuntimeBenchArgs {

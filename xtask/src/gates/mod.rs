@@ -24,8 +24,9 @@ use anyhow::Context;
 use serde_json::Value;
 use signing::Secret;
 
-use crate::local::{free_port, workspace_root};
+use crate::local::workspace_root;
 use crate::up::{Platform, PlatformOptions, EXAMPLE_PACKAGE};
+use store::free_port;
 
 #[derive(clap::Args)]
 pub struct GatesArgs {
