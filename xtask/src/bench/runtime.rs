@@ -484,6 +484,8 @@ struct InvokeSide<'a> {
     runs: Vec<LoadResult>,
     acknowledged: u64,
     written: u64,
+    /// WAL written during the runs, cluster-wide: bytes, and full-page images among them.
+    wal: Wal,
 }
 
 impl<'a> InvokeSide<'a> {
@@ -494,6 +496,7 @@ impl<'a> InvokeSide<'a> {
             runs: Vec::new(),
             acknowledged: 0,
             written: 0,
+            wal: Wal::default(),
         }
     }
 
@@ -507,6 +510,7 @@ impl<'a> InvokeSide<'a> {
         problems: &mut Vec<String>,
     ) -> anyhow::Result<()> {
         let before = rt.block_on(audit_head(&self.runtime.db_url))?;
+        let wal_before = rt.block_on(Wal::read(&self.runtime.db_url))?;
         let measured = run_post(
             load,
             dir,
@@ -518,6 +522,8 @@ impl<'a> InvokeSide<'a> {
             },
         )?;
         let after = rt.block_on(audit_head(&self.runtime.db_url))?;
+        let wal_after = rt.block_on(Wal::read(&self.runtime.db_url))?;
+        self.wal.add(wal_before.until(wal_after));
         let acknowledged = measured.completed.saturating_sub(measured.non_2xx);
         let written = u64::try_from(after - before).unwrap_or(0);
         // wrk does not count responses still in flight when it stops, so the log may hold a
@@ -540,8 +546,82 @@ impl<'a> InvokeSide<'a> {
             "{}: {} acknowledged invocations, {} audit entries committed",
             self.label, self.acknowledged, self.written
         ));
+        if self.written > 0 {
+            notes.push(format!(
+                "{}: {}",
+                self.label,
+                self.wal.describe(self.written)
+            ));
+        }
         let each = self.runs.iter().map(|r| r.requests_per_sec).collect();
         (median(self.runs), each)
+    }
+}
+
+/// The WAL the cluster has written since it started (`pg_stat_wal`): what a run appends to
+/// the log, whose flush every acknowledged invocation waits for.
+#[derive(Clone, Copy, Default)]
+struct Wal {
+    bytes: i64,
+    full_pages: i64,
+    /// Flushes (`fdatasync` and the like) and their total time in milliseconds, which is zero
+    /// unless the run sets `track_wal_io_timing=on`.
+    flushes: i64,
+    flush_ms: f64,
+}
+
+impl Wal {
+    async fn read(db_url: &str) -> anyhow::Result<Wal> {
+        let row = connect(db_url)
+            .await?
+            .query_one(
+                "SELECT wal_bytes::bigint, wal_fpi, wal_sync, wal_sync_time FROM pg_stat_wal",
+                &[],
+            )
+            .await?;
+        Ok(Wal {
+            bytes: row.get(0),
+            full_pages: row.get(1),
+            flushes: row.get(2),
+            flush_ms: row.get(3),
+        })
+    }
+
+    /// What was written between `self` and `later`.
+    fn until(self, later: Wal) -> Wal {
+        Wal {
+            bytes: later.bytes - self.bytes,
+            full_pages: later.full_pages - self.full_pages,
+            flushes: later.flushes - self.flushes,
+            flush_ms: later.flush_ms - self.flush_ms,
+        }
+    }
+
+    fn add(&mut self, other: Wal) {
+        self.bytes += other.bytes;
+        self.full_pages += other.full_pages;
+        self.flushes += other.flushes;
+        self.flush_ms += other.flush_ms;
+    }
+
+    /// One line on this WAL, written for `entries` audit entries.
+    fn describe(&self, entries: u64) -> String {
+        let per = |n: f64| n / entries.max(1) as f64;
+        let mut line = format!(
+            "{:.0} bytes of WAL per audit entry, {:.3} full-page images per entry, {} flushes \
+             ({:.1} entries per flush)",
+            per(self.bytes as f64),
+            per(self.full_pages as f64),
+            self.flushes,
+            entries as f64 / self.flushes.max(1) as f64,
+        );
+        if self.flush_ms > 0.0 {
+            line.push_str(&format!(
+                ", {:.3} ms per flush",
+                self.flush_ms / self.flushes.max(1) as f64
+            ));
+        }
+        line
     }
 }
 
