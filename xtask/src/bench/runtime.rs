@@ -639,7 +639,9 @@ fn run_post(
     url: &str,
     post: &Post<'_>,
 ) -> anyhow::Result<LoadResult> {
-    let script = dir.join(format!("post-{}.lua", free_port()?));
+    static SCRIPTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let number = SCRIPTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let script = dir.join(format!("post-{number}.lua"));
     fs::write(&script, lua_post(post))?;
     load.run_script(label, url, &script)
 }
