@@ -328,6 +328,12 @@ impl Platform {
                         "FLIGHT_BACKEND_API_KEY",
                         secrets.get("FLIGHT_BACKEND_API_KEY")?,
                     ),
+                    // The example declares an https: witness that is not reachable from a
+                    // laptop; locally its checkpoints go to a directory instead.
+                    (
+                        "ANIP_RUNTIME_CHECKPOINT_SINKS",
+                        format!("file://{}", options.state_dir.join("checkpoints").display()),
+                    ),
                 ]),
                 ready_url: format!("{}/readyz", self.runtime_url),
             },
@@ -469,6 +475,7 @@ fn announce(platform: &Platform, state_dir: &Path) -> anyhow::Result<()> {
     println!("  Runtime       {}/", platform.runtime_url);
     println!("  Postgres      {}", platform.database_url("postgres"));
     println!("  Logs          {shown}/logs/");
+    println!("  Checkpoints   {shown}/checkpoints/ (published by the runtime)");
     println!();
     println!(
         "Credentials and URLs: {shown}/local.env (source it: `set -a; . {shown}/local.env; set +a`)"

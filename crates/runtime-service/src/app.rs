@@ -9,7 +9,7 @@ use actix_web::{middleware, web, App};
 use observability::server::{not_found_json, ErrorStyle};
 use observability::{health, HttpMetrics};
 
-use crate::audit::{checkpoint, retention, AuditWriter};
+use crate::audit::{checkpoint, retention, sinks, AuditWriter};
 use crate::auth::ApiKeyHashes;
 use crate::backend::client::BackendClient;
 use crate::contract::CapabilityKind;
@@ -29,6 +29,9 @@ pub struct Background {
     pub checkpoints: bool,
     /// Sweep expired audit entries this often (`None`: no sweeper in this process).
     pub retention_every: Option<Duration>,
+    /// Where to publish checkpoints (with `checkpoints`, when the package is anchored); see
+    /// [`sinks::effective`](crate::audit::sinks::effective).
+    pub sinks: Vec<crate::audit::sinks::Sink>,
 }
 
 /// Tells background jobs to stop; each finishes the round in progress, then returns.
@@ -132,6 +135,7 @@ pub async fn assemble(
     let anchoring = package.trust.anchoring.clone();
     let anchored = package.trust.level != "signed";
     let service_id = package.service_id.clone();
+    let sink_client = backends.clone();
     let runtime = Runtime::new(
         pool.clone(),
         keys.clone(),
@@ -156,6 +160,17 @@ pub async fn assemble(
             jobs.signal(),
         );
         jobs.jobs.push((checkpoint::LEASE, job));
+        if !background.sinks.is_empty() {
+            let job = sinks::spawn(
+                pool.clone(),
+                sink_client,
+                background.sinks.clone(),
+                background.holder.clone(),
+                Duration::from_secs(1),
+                jobs.signal(),
+            );
+            jobs.jobs.push((sinks::LEASE, job));
+        }
     }
     if let Some(every) = background.retention_every {
         let job = retention::spawn(

@@ -100,6 +100,11 @@ pub struct Config {
     #[arg(long, env = "ANIP_RUNTIME_BACKEND_CA_FILE", value_name = "FILE")]
     pub backend_ca_file: Option<std::path::PathBuf>,
 
+    /// Where to publish checkpoints, `URI,...` (https://…, or file:///dir for development), in
+    /// place of the sinks the package declares.
+    #[arg(long, env = "ANIP_RUNTIME_CHECKPOINT_SINKS", value_name = "URI[,...]", value_parser = crate::audit::sinks::parse_list)]
+    pub checkpoint_sinks: Option<crate::audit::sinks::SinkList>,
+
     /// This replica's id for leases (default: host name, process id and a random suffix).
     #[arg(long, env = "ANIP_RUNTIME_REPLICA_ID")]
     pub replica_id: Option<String>,

@@ -7,6 +7,7 @@ use actix_web::HttpServer;
 use anyhow::Context;
 use clap::Parser;
 use observability::server::{self, ErrorStyle, ServerLimits};
+use runtime_service::audit::sinks;
 use runtime_service::config::{Command, Config};
 use runtime_service::package::{self, LoadOptions, SharedVerifier};
 use runtime_service::{app, backend, MIGRATIONS};
@@ -117,7 +118,22 @@ async fn run(config: Config) -> anyhow::Result<()> {
     }
     // The package is verified before anything touches the database: a runtime refusing its
     // package leaves the schema as it found it.
-    let package = load_package(&config).await?;
+    let mut package = load_package(&config).await?;
+    let sinks = sinks::effective(
+        &mut package,
+        config
+            .checkpoint_sinks
+            .as_ref()
+            .map(|list| list.0.as_slice()),
+    )?;
+    let anchored = package.trust.level != "signed" && package.trust.anchoring.is_some();
+    if anchored && !sinks.iter().any(sinks::Sink::qualifies) {
+        tracing::warn!(
+            event = "checkpoint_sinks_not_external",
+            sinks = sinks.len(),
+            "an anchored service should publish its checkpoints to an https: sink (SPEC.md §7.6)"
+        );
+    }
     let roots = backend::client::trusted_roots(config.backend_ca_file.as_deref())
         .context("ANIP_RUNTIME_BACKEND_CA_FILE")?;
     let backends = backend::client::BackendClient::new(roots).context("backend TLS settings")?;
@@ -167,6 +183,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         checkpoints: true,
         retention_every: (config.retention_interval_seconds > 0)
             .then(|| Duration::from_secs(config.retention_interval_seconds)),
+        sinks,
     };
     let limits = ServerLimits::default();
     // Never shorter than the longest invocation the package allows (see app::request_deadline).

@@ -10,6 +10,7 @@
 pub mod checkpoint;
 pub mod merkle;
 pub mod retention;
+pub mod sinks;
 pub mod writer;
 
 use serde_json::{json, Map, Value};

@@ -105,3 +105,75 @@ pub async fn insert(pool: &store::Pool, checkpoint: &StoredCheckpoint) -> Result
         .map_err(query_error("storing a checkpoint"))?;
     Ok(())
 }
+
+/// The checkpoints `sink` is owed, oldest first, at most `limit`: those after the newest one
+/// delivered to it.
+pub async fn undelivered(
+    pool: &store::Pool,
+    sink: &str,
+    limit: i64,
+) -> Result<Vec<StoredCheckpoint>, DbError> {
+    let client = pool.get().await?;
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {COLUMNS} FROM runtime_checkpoints
+                 WHERE number > COALESCE(
+                     (SELECT max(checkpoint_number) FROM runtime_checkpoint_deliveries WHERE sink = $1), 0)
+                 ORDER BY number LIMIT $2"
+            ),
+            &[&sink, &limit],
+        )
+        .await
+        .map_err(query_error("reading the checkpoints a sink is owed"))?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Records that `sink` accepted checkpoint `number`, answering `receipt`. Recording it twice
+/// (a publisher that delivered again after losing its lease) keeps the first receipt.
+pub async fn record_delivery(
+    pool: &store::Pool,
+    sink: &str,
+    number: i64,
+    receipt: &str,
+) -> Result<(), DbError> {
+    let client = pool.get().await?;
+    client
+        .execute(
+            "INSERT INTO runtime_checkpoint_deliveries (sink, checkpoint_number, receipt)
+             VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            &[&sink, &number, &receipt],
+        )
+        .await
+        .map_err(query_error("recording a checkpoint delivery"))?;
+    Ok(())
+}
+
+/// A delivered checkpoint: the sink's receipt and when it was recorded.
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    pub checkpoint_number: i64,
+    pub receipt: String,
+    pub delivered_at: OffsetDateTime,
+}
+
+/// The deliveries to `sink`, oldest first.
+pub async fn deliveries(pool: &store::Pool, sink: &str) -> Result<Vec<Delivery>, DbError> {
+    let client = pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT checkpoint_number, receipt, delivered_at FROM runtime_checkpoint_deliveries
+             WHERE sink = $1 ORDER BY checkpoint_number",
+            &[&sink],
+        )
+        .await
+        .map_err(query_error("reading checkpoint deliveries"))?;
+    Ok(rows
+        .iter()
+        .map(|row| Delivery {
+            checkpoint_number: row.get(0),
+            receipt: row.get(1),
+            delivered_at: row.get(2),
+        })
+        .collect())
+}

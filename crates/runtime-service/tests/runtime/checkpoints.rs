@@ -12,7 +12,7 @@ use signing::gojson::{to_go_json, GoJsonOptions};
 use signing::{jws, Jwks};
 use time::OffsetDateTime;
 
-use runtime_service::audit::{checkpoint, merkle, retention};
+use runtime_service::audit::{checkpoint, merkle, retention, sinks};
 use runtime_service::db;
 
 use crate::audit_chain::{all_entries, verify_chain};
@@ -55,7 +55,7 @@ fn included(entry: &Value, proof: &Value) -> bool {
     format!("sha256:{}", hex(&current)) == proof["merkle_root"].as_str().unwrap()
 }
 
-fn verify_signature(checkpoint: &Value, jwks: &Jwks) {
+pub(crate) fn verify_signature(checkpoint: &Value, jwks: &Jwks) {
     let mut body = checkpoint.as_object().unwrap().clone();
     let signature = body.remove("signature").unwrap();
     let canonical = to_go_json(&Value::Object(body), GoJsonOptions::DIGEST);
@@ -366,12 +366,13 @@ async fn a_replica_stopped_with_sigterm_hands_the_checkpoint_lease_over() {
         command
     };
 
-    // The leader takes both role leases at its first tick (the retention sweeper's lease lasts
+    // The leader takes the three role leases at its first tick (the retention sweeper's lease lasts
     // two minutes with the default one-minute interval).
     let port = free_port();
     let mut leader = RuntimeProcess::start(replica("replica-a", port), port).await;
     wait_for_holder(&pool, checkpoint::LEASE, "replica-a", || leader.log()).await;
     wait_for_holder(&pool, retention::LEASE, "replica-a", || leader.log()).await;
+    wait_for_holder(&pool, sinks::LEASE, "replica-a", || leader.log()).await;
     let port = free_port();
     let follower = RuntimeProcess::start(replica("replica-b", port), port).await;
 
@@ -400,7 +401,8 @@ async fn a_replica_stopped_with_sigterm_hands_the_checkpoint_lease_over() {
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
         .find(|line| line["event"] == "runtime_leases_released")
         .unwrap_or_else(|| panic!("no runtime_leases_released event:\n{log}"));
-    assert_eq!(released["released"], 2, "{released}");
+    // The checkpoint producer's, the sink publisher's and the retention sweeper's.
+    assert_eq!(released["released"], 3, "{released}");
     assert!(log.contains("runtime_stopped"), "{log}");
     // Released before the exit: no lease names the stopped replica any more.
     let named: i64 = pool
@@ -462,7 +464,7 @@ async fn a_replica_stopped_with_sigterm_hands_the_checkpoint_lease_over() {
     );
 }
 
-async fn invoke_search(http: &reqwest::Client, url: &str, jwt: &str) -> (u16, Value) {
+pub(crate) async fn invoke_search(http: &reqwest::Client, url: &str, jwt: &str) -> (u16, Value) {
     let response = http
         .post(format!("{url}/anip/invoke/search_flights"))
         .bearer_auth(jwt)

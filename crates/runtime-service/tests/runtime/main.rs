@@ -12,5 +12,6 @@ mod checkpoints;
 mod crash;
 mod packages;
 mod protocol;
+mod sinks;
 mod support;
 mod trust;

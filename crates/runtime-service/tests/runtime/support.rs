@@ -120,6 +120,7 @@ pub async fn serve_with(
         holder: format!("test-{}", runtime_service::ids::random_hex(4)),
         checkpoints: false,
         retention_every: None,
+        sinks: Vec::new(),
     };
     // No background jobs were started: nothing to stop.
     let (runtime, _jobs) = app::assemble(pool, package, keys, backends, &background)
