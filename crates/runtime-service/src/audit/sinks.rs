@@ -272,9 +272,9 @@ pub async fn deliver_owed(
     for checkpoint in &owed {
         let receipt = deliver(client, sink, checkpoint).await?;
         db::checkpoints::record_delivery(pool, sink.uri(), checkpoint.number, &receipt).await?;
+        tracing::info!(event = "checkpoint_delivered", sink = %sink.label(), checkpoint_id = %checkpoint.checkpoint_id, "checkpoint published");
         metrics::counter!("anip_runtime_checkpoint_deliveries_total", "sink" => sink.label())
             .increment(1);
-        tracing::info!(event = "checkpoint_delivered", sink = %sink.label(), checkpoint_id = %checkpoint.checkpoint_id, "checkpoint published");
         delivered += 1;
     }
     Ok(delivered)
@@ -367,7 +367,12 @@ pub fn spawn(
                 {
                     continue;
                 }
-                match deliver_owed(&pool, &client, sink).await {
+                let outcome = deliver_owed(&pool, &client, sink).await;
+                if let Ok(owed) = db::checkpoints::owed_count(&pool, sink.uri()).await {
+                    metrics::gauge!("anip_runtime_checkpoint_sink_owed", "sink" => sink.label())
+                        .set(owed as f64);
+                }
+                match outcome {
                     Ok(_) => {
                         pauses.remove(sink.uri());
                     }

@@ -129,6 +129,21 @@ pub async fn undelivered(
     rows.iter().map(from_row).collect()
 }
 
+/// How many checkpoints `sink` is owed: those after the newest one delivered to it (checkpoint
+/// numbers are consecutive from 1).
+pub async fn owed_count(pool: &store::Pool, sink: &str) -> Result<i64, DbError> {
+    let client = pool.get().await?;
+    let row = client
+        .query_one(
+            "SELECT COALESCE((SELECT max(number) FROM runtime_checkpoints), 0)
+                  - COALESCE((SELECT max(checkpoint_number) FROM runtime_checkpoint_deliveries WHERE sink = $1), 0)",
+            &[&sink],
+        )
+        .await
+        .map_err(query_error("counting the checkpoints a sink is owed"))?;
+    Ok(row.get(0))
+}
+
 /// Records that `sink` accepted checkpoint `number`, answering `receipt`. Recording it twice
 /// (a publisher that delivered again after losing its lease) keeps the first receipt.
 pub async fn record_delivery(

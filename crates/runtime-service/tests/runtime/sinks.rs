@@ -260,6 +260,35 @@ async fn the_binary_publishes_its_checkpoints_to_the_configured_sinks() {
         .await
         .unwrap();
     assert_eq!(as_listed(delivered), listed["checkpoint"], "{listed}");
+    // Metrics name each sink by scheme and host only, never its path.
+    let sink_label = server.url.trim_end_matches("/checkpoints");
+    let series = [
+        format!("anip_runtime_checkpoint_deliveries_total{{sink=\"{sink_label}\"}}"),
+        "anip_runtime_checkpoint_deliveries_total{sink=\"file\"}".to_owned(),
+        format!("anip_runtime_checkpoint_sink_owed{{sink=\"{sink_label}\"}}"),
+    ];
+    // The counters move just after each delivery is recorded: poll briefly.
+    let metrics = loop {
+        let metrics = http
+            .get(format!("{}/metrics", runtime.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if series.iter().all(|s| metrics.contains(s.as_str())) {
+            break metrics;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{series:?} not all in:\n{metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(!metrics.contains(&dir.display().to_string()), "{metrics}");
+    assert!(!metrics.contains(&server.url), "{metrics}");
+    // Each delivery is logged before it is counted.
     let log = runtime.log();
     assert!(log.contains("checkpoint_delivered"), "{log}");
     // A loopback HTTP sink and a file sink are not external: the runtime says so at start.
