@@ -133,7 +133,7 @@ pub async fn assemble(
     let keys = Keys::load_or_create(&pool).await?;
     let audit = AuditWriter::spawn(pool.clone(), keys.clone());
     let anchoring = package.trust.anchoring.clone();
-    let anchored = package.trust.level != "signed";
+    let anchored = package.trust.is_anchored();
     let service_id = package.service_id.clone();
     let sink_client = backends.clone();
     let runtime = Runtime::new(

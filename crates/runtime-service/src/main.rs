@@ -126,8 +126,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
             .as_ref()
             .map(|list| list.0.as_slice()),
     )?;
-    let anchored = package.trust.level != "signed" && package.trust.anchoring.is_some();
-    if anchored && !sinks.iter().any(sinks::Sink::qualifies) {
+    if package.trust.is_anchored() && !sinks.iter().any(sinks::Sink::qualifies) {
         tracing::warn!(
             event = "checkpoint_sinks_not_external",
             sinks = sinks.len(),

@@ -660,7 +660,7 @@ impl Runtime {
                 )
             })
             .collect();
-        let anchored = package.trust.level != "signed";
+        let anchored = package.trust.is_anchored();
         let anchoring = package.trust.anchoring.as_ref();
         let disclosure = &package.disclosure;
         json!({"anip_discovery": {

@@ -211,7 +211,7 @@ pub fn effective(
     package: &mut Package,
     configured: Option<&[String]>,
 ) -> Result<Vec<Sink>, SinkSetupError> {
-    let anchored = package.trust.level != "signed";
+    let anchored = package.trust.is_anchored();
     let Some(anchoring) = package.trust.anchoring.as_mut().filter(|_| anchored) else {
         return match configured {
             Some(_) => Err(SinkSetupError::NotAnchored),
@@ -344,7 +344,7 @@ pub fn spawn(
         let lease_ttl = (tick * 10).max(Duration::from_secs(30));
         let mut interval = tokio::time::interval(tick);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut pauses: HashMap<String, (Instant, Duration)> = HashMap::new();
+        let mut pauses = Pauses::default();
         loop {
             tokio::select! {
                 biased;
@@ -360,39 +360,69 @@ pub fn spawn(
                 }
             }
             for sink in &sinks {
-                let now = Instant::now();
-                if pauses
-                    .get(sink.uri())
-                    .is_some_and(|(until, _)| now < *until)
-                {
-                    continue;
-                }
-                let outcome = deliver_owed(&pool, &client, sink).await;
-                if let Ok(owed) = db::checkpoints::owed_count(&pool, sink.uri()).await {
-                    metrics::gauge!("anip_runtime_checkpoint_sink_owed", "sink" => sink.label())
-                        .set(owed as f64);
-                }
-                match outcome {
-                    Ok(_) => {
-                        pauses.remove(sink.uri());
-                    }
-                    Err(error) => {
-                        let pause = pauses
-                            .get(sink.uri())
-                            .map_or(FIRST_PAUSE, |(_, last)| (*last * 2).min(LONGEST_PAUSE));
-                        pauses.insert(sink.uri().to_owned(), (Instant::now() + pause, pause));
-                        metrics::counter!(
-                            "anip_runtime_checkpoint_delivery_failures_total",
-                            "sink" => sink.label(),
-                            "reason" => error.label()
-                        )
-                        .increment(1);
-                        tracing::warn!(event = "checkpoint_delivery_failed", sink = %sink.label(), error = %error, retry_in_seconds = pause.as_secs(), "checkpoint not published");
-                    }
+                // A stop does not wait for a slow sink: a delivery cut short is not recorded,
+                // so the next publisher sends that checkpoint again.
+                tokio::select! {
+                    biased;
+                    () = stop.requested() => return,
+                    () = publish(&pool, &client, sink, &mut pauses) => {}
                 }
             }
         }
     })
+}
+
+/// One round for one sink: delivers what it is owed unless it is pausing after a failure, and
+/// reports the outcome.
+async fn publish(pool: &store::Pool, client: &BackendClient, sink: &Sink, pauses: &mut Pauses) {
+    if pauses.waiting(sink, Instant::now()) {
+        return;
+    }
+    let outcome = deliver_owed(pool, client, sink).await;
+    if let Ok(owed) = db::checkpoints::owed_count(pool, sink.uri()).await {
+        metrics::gauge!("anip_runtime_checkpoint_sink_owed", "sink" => sink.label())
+            .set(owed as f64);
+    }
+    match outcome {
+        Ok(_) => pauses.succeeded(sink),
+        Err(error) => {
+            let pause = pauses.failed(sink, Instant::now());
+            metrics::counter!(
+                "anip_runtime_checkpoint_delivery_failures_total",
+                "sink" => sink.label(),
+                "reason" => error.label()
+            )
+            .increment(1);
+            tracing::warn!(event = "checkpoint_delivery_failed", sink = %sink.label(), error = %error, retry_in_seconds = pause.as_secs(), "checkpoint not published");
+        }
+    }
+}
+
+/// When each failing sink may be tried again: [`FIRST_PAUSE`] after a first failure, doubling
+/// with each further one up to [`LONGEST_PAUSE`], and none after a success.
+#[derive(Default)]
+struct Pauses(HashMap<String, (Instant, Duration)>);
+
+impl Pauses {
+    fn waiting(&self, sink: &Sink, now: Instant) -> bool {
+        self.0
+            .get(sink.uri())
+            .is_some_and(|(until, _)| now < *until)
+    }
+
+    /// Records a failure at `now`; returns the pause before the next attempt.
+    fn failed(&mut self, sink: &Sink, now: Instant) -> Duration {
+        let pause = self
+            .0
+            .get(sink.uri())
+            .map_or(FIRST_PAUSE, |(_, last)| (*last * 2).min(LONGEST_PAUSE));
+        self.0.insert(sink.uri().to_owned(), (now + pause, pause));
+        pause
+    }
+
+    fn succeeded(&mut self, sink: &Sink) {
+        self.0.remove(sink.uri());
+    }
 }
 
 #[cfg(test)]
@@ -439,6 +469,28 @@ mod tests {
             let error = Sink::parse(uri).unwrap_err().to_string();
             assert!(error.contains(says), "{uri}: {error}");
         }
+    }
+
+    #[test]
+    fn a_failing_sink_pauses_longer_each_time_until_it_succeeds() {
+        let sink = Sink::parse("https://witness.example.com/x").unwrap();
+        let other = Sink::parse("https://other.example.com/x").unwrap();
+        let mut pauses = Pauses::default();
+        let start = Instant::now();
+        assert!(!pauses.waiting(&sink, start));
+        let seen: Vec<u64> = (0..10)
+            .map(|_| pauses.failed(&sink, start).as_secs())
+            .collect();
+        assert_eq!(seen, [2, 4, 8, 16, 32, 64, 128, 256, 300, 300]);
+        assert!(pauses.waiting(&sink, start + Duration::from_secs(299)));
+        assert!(!pauses.waiting(&sink, start + Duration::from_secs(300)));
+        assert!(
+            !pauses.waiting(&other, start),
+            "each sink pauses on its own"
+        );
+        pauses.succeeded(&sink);
+        assert!(!pauses.waiting(&sink, start));
+        assert_eq!(pauses.failed(&sink, start), FIRST_PAUSE);
     }
 
     #[test]

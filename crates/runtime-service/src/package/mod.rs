@@ -55,6 +55,14 @@ fn signed() -> String {
     "signed".to_owned()
 }
 
+impl TrustSettings {
+    /// Whether the service produces checkpoints: trust level `anchored` or `attested` (a loaded
+    /// package at either level has `anchoring`, its checkpoint policy).
+    pub fn is_anchored(&self) -> bool {
+        self.level != "signed"
+    }
+}
+
 impl Default for TrustSettings {
     fn default() -> Self {
         TrustSettings {
@@ -327,7 +335,7 @@ pub fn load_definition(definition: &Value, options: &LoadOptions) -> Result<Pack
             trust.level
         )));
     }
-    if trust.level != "signed" && trust.anchoring.is_none() {
+    if trust.is_anchored() && trust.anchoring.is_none() {
         return Err(PackageError::Definition(format!(
             "trust level {} needs anchoring (a checkpoint policy)",
             trust.level
