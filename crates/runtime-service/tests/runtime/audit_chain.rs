@@ -7,7 +7,8 @@ use serde_json::{json, Value};
 use signing::Jwks;
 
 use crate::support::{
-    flight_definition, load, secret_file, serve, spawn_flight_backend, with_credential_file, Flight,
+    flight_definition, get_json, load, secret_file, serve, spawn_flight_backend,
+    with_credential_file, Flight,
 };
 
 /// The whole chain recomputed from the outside (`anip_conformance::audit::verify_chain`).
@@ -67,15 +68,11 @@ async fn two_replicas_under_concurrent_load_keep_one_gap_free_unbroken_chain() {
     let (_, keys) = flight.get("/.well-known/jwks.json").await;
     verify_chain(&entries, &serde_json::from_value(keys).unwrap());
     // Both replicas serve the same keys (generated once, stored in Postgres).
-    let replica_keys: Value = flight
-        .http
-        .get(format!("{}/.well-known/jwks.json", replica.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let replica_keys = get_json(
+        &flight.http,
+        &format!("{}/.well-known/jwks.json", replica.url),
+    )
+    .await;
     let (_, first_keys) = flight.get("/.well-known/jwks.json").await;
     assert_eq!(replica_keys, first_keys);
 }

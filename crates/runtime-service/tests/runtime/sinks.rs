@@ -18,8 +18,8 @@ use runtime_service::db;
 
 use crate::checkpoints::verify_signature;
 use crate::support::{
-    flight_definition, flight_runtime, free_port, load, run_to_exit, search_token, secret_file,
-    spawn_backend, spawn_flight_backend, with_credential_file, Flight, RuntimeProcess,
+    flight_definition, flight_runtime, free_port, get_json, load, run_to_exit, search_token,
+    secret_file, spawn_backend, spawn_flight_backend, with_credential_file, Flight, RuntimeProcess,
 };
 
 /// A loopback sink: answers 503 to the first `failures` deliveries, then 200 with a receipt
@@ -222,14 +222,7 @@ async fn the_binary_publishes_its_checkpoints_to_the_configured_sinks() {
     let runtime = RuntimeProcess::start(command, port).await;
 
     let http = reqwest::Client::new();
-    let manifest: Value = http
-        .get(format!("{}/anip/manifest", runtime.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let manifest = get_json(&http, &format!("{}/anip/manifest", runtime.url)).await;
     assert_eq!(
         manifest["trust"]["anchoring"]["sink"],
         json!([server.url, format!("file://{}", dir.display())]),
@@ -251,14 +244,7 @@ async fn the_binary_publishes_its_checkpoints_to_the_configured_sinks() {
     }
     let delivered = &server.accepted()[0];
     assert_eq!(delivered["body"]["checkpoint_id"], "ckpt-1");
-    let listed: Value = http
-        .get(format!("{}/anip/checkpoints/ckpt-1", runtime.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = get_json(&http, &format!("{}/anip/checkpoints/ckpt-1", runtime.url)).await;
     assert_eq!(as_listed(delivered), listed["checkpoint"], "{listed}");
     // Metrics name each sink by scheme and host only, never its path.
     let sink_label = server.url.trim_end_matches("/checkpoints");

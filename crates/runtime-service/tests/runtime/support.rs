@@ -438,6 +438,11 @@ impl RuntimeProcess {
     }
 }
 
+/// `GET url`, answered with JSON.
+pub async fn get_json(http: &reqwest::Client, url: &str) -> Value {
+    http.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 /// A search token for Ana from the runtime at `url`.
 pub async fn search_token(http: &reqwest::Client, url: &str) -> String {
     let issued: Value = http
