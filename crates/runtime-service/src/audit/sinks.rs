@@ -36,7 +36,7 @@ pub const SINKS_ENV: &str = "ANIP_RUNTIME_CHECKPOINT_SINKS";
 /// How long one delivery to an HTTP sink may take.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The largest receipt kept.
+/// The largest answer (receipt) taken from a sink; a larger one fails the delivery.
 const MAX_RECEIPT: usize = 64 * 1024;
 
 /// The most checkpoints delivered to one sink in one round.
