@@ -102,8 +102,15 @@ pub struct Config {
 
     /// Where to publish checkpoints, `URI,...` (https://…, or file:///dir for development), in
     /// place of the sinks the package declares.
-    #[arg(long, env = "ANIP_RUNTIME_CHECKPOINT_SINKS", value_name = "URI[,...]", value_parser = crate::audit::sinks::parse_list)]
-    pub checkpoint_sinks: Option<crate::audit::sinks::SinkList>,
+    /// Checked at start by `audit::sinks::parse_list`, not by clap, whose refusal would repeat
+    /// a URI's credentials.
+    #[arg(
+        long,
+        env = "ANIP_RUNTIME_CHECKPOINT_SINKS",
+        value_name = "URI[,...]",
+        hide_env_values = true
+    )]
+    pub checkpoint_sinks: Option<String>,
 
     /// This replica's id for leases (default: host name, process id and a random suffix).
     #[arg(long, env = "ANIP_RUNTIME_REPLICA_ID")]

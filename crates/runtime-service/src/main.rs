@@ -119,13 +119,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     // The package is verified before anything touches the database: a runtime refusing its
     // package leaves the schema as it found it.
     let mut package = load_package(&config).await?;
-    let sinks = sinks::effective(
-        &mut package,
-        config
-            .checkpoint_sinks
-            .as_ref()
-            .map(|list| list.0.as_slice()),
-    )?;
+    let sinks = sinks::effective(&mut package, config.checkpoint_sinks.as_deref())?;
     if package.trust.is_anchored() && !sinks.iter().any(sinks::Sink::qualifies) {
         tracing::warn!(
             event = "checkpoint_sinks_not_external",

@@ -59,12 +59,27 @@ pub enum Sink {
     File { uri: String, dir: PathBuf },
 }
 
-/// A sink URI the runtime cannot publish to.
+/// A sink URI the runtime cannot publish to. It is shown without credentials or a query,
+/// which a refused URI might carry.
 #[derive(Debug, thiserror::Error)]
-#[error("checkpoint sink {uri:?}: {reason}")]
+#[error("checkpoint sink {shown:?}: {reason}")]
 pub struct SinkError {
-    pub uri: String,
+    pub shown: String,
     pub reason: &'static str,
+}
+
+/// `uri` without user information, query or fragment, for messages.
+fn redact(uri: &str) -> String {
+    let uri = uri.split(['?', '#']).next().unwrap_or_default();
+    match uri.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let host = authority.rsplit('@').next().unwrap_or_default();
+            let hidden = if authority.contains('@') { "…@" } else { "" };
+            format!("{scheme}://{hidden}{host}{path}")
+        }
+        None => uri.to_owned(),
+    }
 }
 
 impl Sink {
@@ -72,7 +87,7 @@ impl Sink {
     /// the manifest.
     pub fn parse(uri: &str) -> Result<Sink, SinkError> {
         let refuse = |reason| SinkError {
-            uri: uri.to_owned(),
+            shown: redact(uri),
             reason,
         };
         if let Some(path) = uri.strip_prefix("file://") {
@@ -169,25 +184,20 @@ pub fn parse_all(uris: &[String]) -> Result<Vec<Sink>, SinkError> {
     uris.iter().map(|uri| Sink::parse(uri)).collect()
 }
 
-/// The sink URIs of `ANIP_RUNTIME_CHECKPOINT_SINKS`, each checked by [`Sink::parse`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SinkList(pub Vec<String>);
-
-/// Parses `ANIP_RUNTIME_CHECKPOINT_SINKS`: URIs separated by commas.
-pub fn parse_list(text: &str) -> Result<SinkList, String> {
-    let uris: Vec<String> = text
+/// Parses `ANIP_RUNTIME_CHECKPOINT_SINKS`: URIs separated by commas, each checked by
+/// [`Sink::parse`].
+pub fn parse_list(text: &str) -> Result<Vec<Sink>, SinkSetupError> {
+    let sinks = text
         .split(',')
         .map(str::trim)
         .filter(|uri| !uri.is_empty())
-        .map(str::to_owned)
-        .collect();
-    if uris.is_empty() {
-        return Err(format!(
-            "{SINKS_ENV}: expected one or more sink URIs separated by commas"
-        ));
+        .map(Sink::parse)
+        .collect::<Result<Vec<Sink>, SinkError>>()
+        .map_err(SinkSetupError::Configured)?;
+    if sinks.is_empty() {
+        return Err(SinkSetupError::EmptyList);
     }
-    parse_all(&uris).map_err(|error| format!("{SINKS_ENV}: {error}"))?;
-    Ok(SinkList(uris))
+    Ok(sinks)
 }
 
 /// Why the runtime cannot publish the package's checkpoints as configured.
@@ -197,6 +207,8 @@ pub enum SinkSetupError {
         "{SINKS_ENV} is set, but the package is not anchored: it has no checkpoints to publish"
     )]
     NotAnchored,
+    #[error("{SINKS_ENV} is set but names no sink (expected URIs separated by commas)")]
+    EmptyList,
     #[error("{0} (from {SINKS_ENV})")]
     Configured(SinkError),
     #[error("{0} (declared by the package in trust.anchoring.sink; {SINKS_ENV} replaces the package's sinks)")]
@@ -209,7 +221,7 @@ pub enum SinkSetupError {
 /// produces no checkpoints.
 pub fn effective(
     package: &mut Package,
-    configured: Option<&[String]>,
+    configured: Option<&str>,
 ) -> Result<Vec<Sink>, SinkSetupError> {
     let anchored = package.trust.is_anchored();
     let Some(anchoring) = package.trust.anchoring.as_mut().filter(|_| anchored) else {
@@ -219,9 +231,9 @@ pub fn effective(
         };
     };
     match configured {
-        Some(uris) => {
-            let sinks = parse_all(uris).map_err(SinkSetupError::Configured)?;
-            anchoring.sink = uris.to_vec();
+        Some(text) => {
+            let sinks = parse_list(text)?;
+            anchoring.sink = sinks.iter().map(|sink| sink.uri().to_owned()).collect();
             Ok(sinks)
         }
         None => parse_all(&anchoring.sink).map_err(SinkSetupError::Declared),
@@ -468,7 +480,15 @@ mod tests {
         ] {
             let error = Sink::parse(uri).unwrap_err().to_string();
             assert!(error.contains(says), "{uri}: {error}");
+            assert!(!error.contains("secret"), "{uri}: {error}");
         }
+        let error = Sink::parse("https://user:secret@witness.example.com/sink?x=1")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("\"https://…@witness.example.com/sink\""),
+            "{error}"
+        );
     }
 
     #[test]
@@ -495,16 +515,16 @@ mod tests {
 
     #[test]
     fn the_sink_list_is_comma_separated_and_checked_whole() {
-        assert_eq!(
-            parse_list(" https://a.example/x , file:///tmp/ckpt ").unwrap(),
-            SinkList(vec![
-                "https://a.example/x".to_owned(),
-                "file:///tmp/ckpt".to_owned()
-            ])
-        );
-        assert!(parse_list(" , ").is_err());
-        let error = parse_list("https://a.example/x,http://b.example/y").unwrap_err();
+        let sinks = parse_list(" https://a.example/x , file:///tmp/ckpt ").unwrap();
+        let uris: Vec<&str> = sinks.iter().map(Sink::uri).collect();
+        assert_eq!(uris, ["https://a.example/x", "file:///tmp/ckpt"]);
+        assert!(matches!(parse_list(" , "), Err(SinkSetupError::EmptyList)));
+        let error = parse_list("https://a.example/x,http://b.example/y?token=secret")
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("http://b.example/y"), "{error}");
+        assert!(error.contains(SINKS_ENV), "{error}");
+        assert!(!error.contains("secret"), "{error}");
     }
 
     #[test]
