@@ -273,23 +273,31 @@ pub fn payload(checkpoint: &StoredCheckpoint) -> String {
 }
 
 /// Delivers to `sink`, in order, the checkpoints it is owed (at most [`ROUND_LIMIT`]), stopping
-/// at the first that fails. Returns how many were delivered.
+/// at the first that fails, then sets `anip_runtime_checkpoint_sink_owed` to what it is still
+/// owed. Returns how many were delivered.
 pub async fn deliver_owed(
     pool: &store::Pool,
     client: &BackendClient,
     sink: &Sink,
 ) -> Result<usize, DeliveryError> {
-    let owed = db::checkpoints::undelivered(pool, sink.uri(), ROUND_LIMIT).await?;
+    let (owed, total) = db::checkpoints::undelivered(pool, sink.uri(), ROUND_LIMIT).await?;
     let mut delivered = 0;
-    for checkpoint in &owed {
-        let receipt = deliver(client, sink, checkpoint).await?;
-        db::checkpoints::record_delivery(pool, sink.uri(), checkpoint.number, &receipt).await?;
-        tracing::info!(event = "checkpoint_delivered", sink = %sink.label(), checkpoint_id = %checkpoint.checkpoint_id, "checkpoint published");
-        metrics::counter!("anip_runtime_checkpoint_deliveries_total", "sink" => sink.label())
-            .increment(1);
-        delivered += 1;
+    let outcome = async {
+        for checkpoint in &owed {
+            let receipt = deliver(client, sink, checkpoint).await?;
+            db::checkpoints::record_delivery(pool, sink.uri(), checkpoint.number, &receipt)
+                .await?;
+            tracing::info!(event = "checkpoint_delivered", sink = %sink.label(), checkpoint_id = %checkpoint.checkpoint_id, "checkpoint published");
+            metrics::counter!("anip_runtime_checkpoint_deliveries_total", "sink" => sink.label())
+                .increment(1);
+            delivered += 1;
+        }
+        Ok(())
     }
-    Ok(delivered)
+    .await;
+    metrics::gauge!("anip_runtime_checkpoint_sink_owed", "sink" => sink.label())
+        .set((total - delivered as i64) as f64);
+    outcome.map(|()| delivered)
 }
 
 /// Delivers one checkpoint; returns the sink's receipt.
@@ -390,12 +398,7 @@ async fn publish(pool: &store::Pool, client: &BackendClient, sink: &Sink, pauses
     if pauses.waiting(sink, Instant::now()) {
         return;
     }
-    let outcome = deliver_owed(pool, client, sink).await;
-    if let Ok(owed) = db::checkpoints::owed_count(pool, sink.uri()).await {
-        metrics::gauge!("anip_runtime_checkpoint_sink_owed", "sink" => sink.label())
-            .set(owed as f64);
-    }
-    match outcome {
+    match deliver_owed(pool, client, sink).await {
         Ok(_) => pauses.succeeded(sink),
         Err(error) => {
             let pause = pauses.failed(sink, Instant::now());

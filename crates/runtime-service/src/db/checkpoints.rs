@@ -106,18 +106,19 @@ pub async fn insert(pool: &store::Pool, checkpoint: &StoredCheckpoint) -> Result
     Ok(())
 }
 
-/// The checkpoints `sink` is owed, oldest first, at most `limit`: those after the newest one
-/// delivered to it.
+/// The checkpoints `sink` is owed, oldest first, at most `limit` (those after the newest one
+/// delivered to it), and how many it is owed in all.
 pub async fn undelivered(
     pool: &store::Pool,
     sink: &str,
     limit: i64,
-) -> Result<Vec<StoredCheckpoint>, DbError> {
+) -> Result<(Vec<StoredCheckpoint>, i64), DbError> {
     let client = pool.get().await?;
+    // The window count is taken before LIMIT applies: every checkpoint owed.
     let rows = client
         .query(
             &format!(
-                "SELECT {COLUMNS} FROM runtime_checkpoints
+                "SELECT {COLUMNS}, count(*) OVER () FROM runtime_checkpoints
                  WHERE number > COALESCE(
                      (SELECT max(checkpoint_number) FROM runtime_checkpoint_deliveries WHERE sink = $1), 0)
                  ORDER BY number LIMIT $2"
@@ -126,22 +127,9 @@ pub async fn undelivered(
         )
         .await
         .map_err(query_error("reading the checkpoints a sink is owed"))?;
-    rows.iter().map(from_row).collect()
-}
-
-/// How many checkpoints `sink` is owed: those after the newest one delivered to it (checkpoint
-/// numbers are consecutive from 1).
-pub async fn owed_count(pool: &store::Pool, sink: &str) -> Result<i64, DbError> {
-    let client = pool.get().await?;
-    let row = client
-        .query_one(
-            "SELECT COALESCE((SELECT max(number) FROM runtime_checkpoints), 0)
-                  - COALESCE((SELECT max(checkpoint_number) FROM runtime_checkpoint_deliveries WHERE sink = $1), 0)",
-            &[&sink],
-        )
-        .await
-        .map_err(query_error("counting the checkpoints a sink is owed"))?;
-    Ok(row.get(0))
+    let owed = rows.first().map_or(0, |row| row.get(8));
+    let checkpoints = rows.iter().map(from_row).collect::<Result<_, _>>()?;
+    Ok((checkpoints, owed))
 }
 
 /// Records that `sink` accepted checkpoint `number`, answering `receipt`. Recording it twice
