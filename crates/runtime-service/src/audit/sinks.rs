@@ -180,20 +180,15 @@ fn is_loopback(host: &str) -> bool {
 }
 
 /// Parses every URI, in order.
-pub fn parse_all(uris: &[String]) -> Result<Vec<Sink>, SinkError> {
-    uris.iter().map(|uri| Sink::parse(uri)).collect()
+pub fn parse_all<'a>(uris: impl IntoIterator<Item = &'a str>) -> Result<Vec<Sink>, SinkError> {
+    uris.into_iter().map(Sink::parse).collect()
 }
 
 /// Parses `ANIP_RUNTIME_CHECKPOINT_SINKS`: URIs separated by commas, each checked by
 /// [`Sink::parse`].
 pub fn parse_list(text: &str) -> Result<Vec<Sink>, SinkSetupError> {
-    let sinks = text
-        .split(',')
-        .map(str::trim)
-        .filter(|uri| !uri.is_empty())
-        .map(Sink::parse)
-        .collect::<Result<Vec<Sink>, SinkError>>()
-        .map_err(SinkSetupError::Configured)?;
+    let uris = text.split(',').map(str::trim).filter(|uri| !uri.is_empty());
+    let sinks = parse_all(uris).map_err(SinkSetupError::Configured)?;
     if sinks.is_empty() {
         return Err(SinkSetupError::EmptyList);
     }
@@ -236,7 +231,9 @@ pub fn effective(
             anchoring.sink = sinks.iter().map(|sink| sink.uri().to_owned()).collect();
             Ok(sinks)
         }
-        None => parse_all(&anchoring.sink).map_err(SinkSetupError::Declared),
+        None => {
+            parse_all(anchoring.sink.iter().map(String::as_str)).map_err(SinkSetupError::Declared)
+        }
     }
 }
 

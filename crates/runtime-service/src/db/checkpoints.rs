@@ -152,12 +152,11 @@ pub async fn record_delivery(
     Ok(())
 }
 
-/// A delivered checkpoint: the sink's receipt and when it was recorded.
+/// A delivered checkpoint and the sink's receipt.
 #[derive(Clone, Debug)]
 pub struct Delivery {
     pub checkpoint_number: i64,
     pub receipt: String,
-    pub delivered_at: OffsetDateTime,
 }
 
 /// The deliveries to `sink`, oldest first.
@@ -165,7 +164,7 @@ pub async fn deliveries(pool: &store::Pool, sink: &str) -> Result<Vec<Delivery>,
     let client = pool.get().await?;
     let rows = client
         .query(
-            "SELECT checkpoint_number, receipt, delivered_at FROM runtime_checkpoint_deliveries
+            "SELECT checkpoint_number, receipt FROM runtime_checkpoint_deliveries
              WHERE sink = $1 ORDER BY checkpoint_number",
             &[&sink],
         )
@@ -176,7 +175,6 @@ pub async fn deliveries(pool: &store::Pool, sink: &str) -> Result<Vec<Delivery>,
         .map(|row| Delivery {
             checkpoint_number: row.get(0),
             receipt: row.get(1),
-            delivered_at: row.get(2),
         })
         .collect())
 }
