@@ -7,6 +7,7 @@
 
 mod approvals;
 mod audit_chain;
+mod audit_writer;
 mod backends;
 mod checkpoints;
 mod crash;
