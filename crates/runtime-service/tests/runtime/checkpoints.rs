@@ -79,17 +79,23 @@ async fn search(flight: &Flight, jwt: &str, times: usize) {
     }
 }
 
+/// Settings for a producer of the flight service's checkpoints that the test drives round by
+/// round (the 60 s cadence never fires by itself).
+pub fn producer_settings(max_lag: Option<i64>) -> checkpoint::ProducerSettings {
+    checkpoint::ProducerSettings {
+        service_id: "flight-service".into(),
+        cadence: Duration::from_secs(60),
+        max_lag,
+        holder: "t".into(),
+    }
+}
+
 #[actix_web::test]
 async fn checkpoints_and_proofs_verify_and_survive_retention() {
     let flight = Flight::start().await;
     let pool = flight.db.pool();
     let keys = flight.served.runtime.keys.clone();
-    let settings = checkpoint::ProducerSettings {
-        service_id: "flight-service".into(),
-        cadence: Duration::from_secs(60),
-        max_lag: Some(1000),
-        holder: "t".into(),
-    };
+    let settings = producer_settings(Some(1000));
     let (_, jwt) = flight
         .token(json!({"scope": ["travel.search"], "capability": "search_flights"}))
         .await;

@@ -16,10 +16,11 @@ use runtime_service::audit::sinks::{self, DeliveryError, Sink};
 use runtime_service::backend::client::{trusted_roots, BackendClient};
 use runtime_service::db;
 
-use crate::checkpoints::verify_signature;
+use crate::checkpoints::{producer_settings, verify_signature};
 use crate::support::{
-    flight_definition, flight_runtime, free_port, get_json, load, run_to_exit, search_token,
-    secret_file, spawn_backend, spawn_flight_backend, with_credential_file, Flight, RuntimeProcess,
+    flight_definition, flight_runtime, free_port, get_json, get_text, load, run_to_exit,
+    search_token, secret_file, spawn_backend, spawn_flight_backend, with_credential_file, Flight,
+    RuntimeProcess,
 };
 
 /// A loopback sink: answers 503 to the first `failures` deliveries, then 200 with a receipt
@@ -101,12 +102,7 @@ async fn every_checkpoint_reaches_every_sink_in_order_and_a_failing_sink_catches
     let flight = Flight::start().await;
     let pool = flight.db.pool();
     let keys = flight.served.runtime.keys.clone();
-    let settings = checkpoint::ProducerSettings {
-        service_id: "flight-service".into(),
-        cadence: Duration::from_secs(60),
-        max_lag: None,
-        holder: "t".into(),
-    };
+    let settings = producer_settings(None);
     let (_, jwt) = flight
         .token(json!({"scope": ["travel.search"], "capability": "search_flights"}))
         .await;
@@ -255,14 +251,7 @@ async fn the_binary_publishes_its_checkpoints_to_the_configured_sinks() {
     ];
     // The counters move just after each delivery is recorded: poll briefly.
     let metrics = loop {
-        let metrics = http
-            .get(format!("{}/metrics", runtime.url))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = get_text(&http, &format!("{}/metrics", runtime.url)).await;
         if series.iter().all(|s| metrics.contains(s.as_str())) {
             break metrics;
         }

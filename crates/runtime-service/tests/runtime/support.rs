@@ -443,6 +443,11 @@ pub async fn get_json(http: &reqwest::Client, url: &str) -> Value {
     http.get(url).send().await.unwrap().json().await.unwrap()
 }
 
+/// The body of `GET url` as text.
+pub async fn get_text(http: &reqwest::Client, url: &str) -> String {
+    http.get(url).send().await.unwrap().text().await.unwrap()
+}
+
 /// A search token for Ana from the runtime at `url`.
 pub async fn search_token(http: &reqwest::Client, url: &str) -> String {
     let issued: Value = http
