@@ -38,6 +38,13 @@ pub struct Background {
 #[derive(Clone, Debug)]
 pub struct Stop(tokio::sync::watch::Receiver<bool>);
 
+impl From<tokio::sync::watch::Receiver<bool>> for Stop {
+    /// A stop requested when the channel's value becomes `true`.
+    fn from(receiver: tokio::sync::watch::Receiver<bool>) -> Self {
+        Stop(receiver)
+    }
+}
+
 impl Stop {
     /// Resolves once a stop is requested. Dropping [`BackgroundJobs`] without
     /// [`BackgroundJobs::stop`] requests nothing: the jobs then run as long as the Tokio runtime.
@@ -132,6 +139,7 @@ pub async fn assemble(
 ) -> Result<(Runtime, BackgroundJobs), AssembleError> {
     let keys = Keys::load_or_create(&pool).await?;
     let audit = AuditWriter::spawn(pool.clone(), keys.clone());
+    let appended = audit.appended();
     let anchoring = package.trust.anchoring.clone();
     let anchored = package.trust.is_anchored();
     let service_id = package.service_id.clone();
@@ -156,7 +164,9 @@ pub async fn assemble(
                 cadence,
                 max_lag: anchoring.max_lag,
                 holder: background.holder.clone(),
+                check_every: checkpoint::check_interval(cadence),
             },
+            appended,
             jobs.signal(),
         );
         jobs.jobs.push((checkpoint::LEASE, job));

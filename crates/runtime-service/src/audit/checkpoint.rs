@@ -6,12 +6,14 @@
 //! delete checkpointed entries; proofs need every leaf and report
 //! `proof_unavailable: audit_entries_expired` once retention removed one.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use signing::digest::{hex, sha256};
 use signing::gojson::{to_go_json, GoJsonOptions};
 use time::OffsetDateTime;
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::merkle::{format_root, Frontier, MerkleTree};
@@ -33,61 +35,100 @@ pub struct ProducerSettings {
     pub max_lag: Option<i64>,
     /// This replica's lease holder id.
     pub holder: String,
+    /// How often the producer checks whether a checkpoint is due ([`check_interval`]).
+    pub check_every: Duration,
+}
+
+/// How often to check whether a checkpoint is due: often enough to honour a short cadence and
+/// `max_lag`; each check is a few small queries.
+pub fn check_interval(cadence: Duration) -> Duration {
+    (cadence / 20).clamp(Duration::from_millis(250), Duration::from_secs(1))
+}
+
+/// What one round of the producer found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Round {
+    /// A checkpoint was produced (its id).
+    Produced(String),
+    /// There are new entries, but neither the cadence nor `max_lag` calls for a checkpoint yet.
+    NotDue,
+    /// Every entry is covered by a checkpoint.
+    UpToDate,
 }
 
 /// Runs the producer loop on the current runtime until `stop` is requested; a round in progress
 /// (taking the lease, producing a checkpoint) finishes first. Releasing the lease afterwards is
 /// the caller's job (`app::BackgroundJobs::stop`).
+///
+/// A round runs every `check_every`. After a round that found every entry covered, the next
+/// also runs as soon as this replica commits an entry (`appended`, from its audit writer): the
+/// first entry of a quiet service is checkpointed at once rather than up to a tick later. Under
+/// load the log is never fully covered, so rounds stay one per tick.
 pub fn spawn(
     pool: store::Pool,
     keys: Keys,
     settings: ProducerSettings,
+    appended: Arc<Notify>,
     mut stop: Stop,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        // Check often enough to honour a short cadence and max_lag; each check is one small query.
-        let tick =
-            (settings.cadence / 20).clamp(Duration::from_millis(250), Duration::from_secs(1));
         let lease_ttl = (settings.cadence * 3).max(Duration::from_secs(10));
-        let mut interval = tokio::time::interval(tick);
+        let tick = settings.check_every;
+        let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + tick, tick);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            // Registered before the round, so that an entry committed during it wakes the next.
+            let next_append = appended.notified();
+            let up_to_date =
+                round(&pool, &keys, &settings, lease_ttl).await == Some(Round::UpToDate);
             tokio::select! {
                 biased;
                 () = stop.requested() => return,
                 _ = interval.tick() => {}
-            }
-            match db::leases::try_acquire(&pool, LEASE, &settings.holder, lease_ttl).await {
-                Ok(true) => {
-                    if let Err(error) =
-                        produce_if_due(&pool, &keys, &settings, OffsetDateTime::now_utc()).await
-                    {
-                        metrics::counter!("anip_runtime_checkpoint_failures_total").increment(1);
-                        tracing::warn!(event = "checkpoint_failed", error = %error, "checkpoint not produced");
-                    }
-                }
-                Ok(false) => {}
-                Err(error) => {
-                    tracing::warn!(event = "checkpoint_lease_failed", error = %error, "lease not checked")
-                }
+                () = next_append, if up_to_date => {}
             }
         }
     })
 }
 
+/// Takes (or keeps) the lease and produces a checkpoint if one is due; `None` when this replica
+/// does not hold the lease or the round failed (logged).
+async fn round(
+    pool: &store::Pool,
+    keys: &Keys,
+    settings: &ProducerSettings,
+    lease_ttl: Duration,
+) -> Option<Round> {
+    match db::leases::try_acquire(pool, LEASE, &settings.holder, lease_ttl).await {
+        Ok(true) => match produce_if_due(pool, keys, settings, OffsetDateTime::now_utc()).await {
+            Ok(round) => Some(round),
+            Err(error) => {
+                metrics::counter!("anip_runtime_checkpoint_failures_total").increment(1);
+                tracing::warn!(event = "checkpoint_failed", error = %error, "checkpoint not produced");
+                None
+            }
+        },
+        Ok(false) => None,
+        Err(error) => {
+            tracing::warn!(event = "checkpoint_lease_failed", error = %error, "lease not checked");
+            None
+        }
+    }
+}
+
 /// Produces a checkpoint if new entries exist and the cadence elapsed or the lag is reached.
-/// Returns the new checkpoint id. The caller holds the lease.
+/// The caller holds the lease.
 pub async fn produce_if_due(
     pool: &store::Pool,
     keys: &Keys,
     settings: &ProducerSettings,
     now: OffsetDateTime,
-) -> Result<Option<String>, DbError> {
+) -> Result<Round, DbError> {
     let head = db::audit::head(pool).await?;
     let latest = db::checkpoints::latest(pool).await?;
     let covered = latest.as_ref().map_or(0, |c| c.last_sequence);
     if head <= covered {
-        return Ok(None);
+        return Ok(Round::UpToDate);
     }
     let due = match &latest {
         None => true,
@@ -97,11 +138,11 @@ pub async fn produce_if_due(
         }
     };
     if !due {
-        return Ok(None);
+        return Ok(Round::NotDue);
     }
     produce(pool, keys, &settings.service_id, latest, head, now)
         .await
-        .map(Some)
+        .map(Round::Produced)
 }
 
 async fn produce(

@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use signing::digest::{hex, sha256};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 use super::{entry_json, merkle, CanonicalTemplate, NewEntry};
 use crate::db::audit::{Columns, Head, Rows, Sealed};
@@ -70,22 +70,31 @@ struct Job {
 #[derive(Clone)]
 pub struct AuditWriter {
     jobs: mpsc::Sender<Job>,
+    appended: Arc<Notify>,
 }
 
 impl AuditWriter {
     /// Starts the writer task on the current Tokio runtime.
     pub fn spawn(pool: store::Pool, keys: Keys) -> AuditWriter {
         let (jobs, receiver) = mpsc::channel(8 * MAX_BATCH);
+        let appended = Arc::new(Notify::new());
         tokio::spawn(run(
             Writer {
                 pool,
                 keys,
                 client: None,
                 head: None,
+                appended: appended.clone(),
             },
             receiver,
         ));
-        AuditWriter { jobs }
+        AuditWriter { jobs, appended }
+    }
+
+    /// Notified (`notify_waiters`) after each batch this writer commits; the checkpoint
+    /// producer listens to it while the log is fully checkpointed.
+    pub fn appended(&self) -> Arc<Notify> {
+        self.appended.clone()
     }
 
     /// Records one entry and waits until it is committed.
@@ -117,6 +126,8 @@ struct Writer {
     /// The head after this replica's last append; `None` until the first one, and after an
     /// error.
     head: Option<Head>,
+    /// Notified after each committed batch.
+    appended: Arc<Notify>,
 }
 
 /// Entries sealed in order: the head they follow, their rows, and the head they leave.
@@ -152,7 +163,7 @@ async fn run(mut writer: Writer, mut receiver: mpsc::Receiver<Job>) {
         let Some(head) = writer.head.clone() else {
             // The first batch, or the first after an error: under the head's lock.
             let outcome = writer.commit_locked(&batch).await;
-            finish(batch, outcome, started);
+            writer.finish(batch, outcome, started);
             continue;
         };
         let (from, rows, to) = match next.sealed.take() {
@@ -161,7 +172,7 @@ async fn run(mut writer: Writer, mut receiver: mpsc::Receiver<Job>) {
                 Ok(sealed) => sealed,
                 Err(error) => {
                     writer.reset();
-                    finish(batch, Err(error), started);
+                    writer.finish(batch, Err(error), started);
                     continue;
                 }
             },
@@ -170,7 +181,7 @@ async fn run(mut writer: Writer, mut receiver: mpsc::Receiver<Job>) {
             Ok(client) => client,
             Err(error) => {
                 writer.reset();
-                finish(batch, Err(error), started);
+                writer.finish(batch, Err(error), started);
                 continue;
             }
         };
@@ -203,45 +214,25 @@ async fn run(mut writer: Writer, mut receiver: mpsc::Receiver<Job>) {
             Ok((Ok(true), rows, to)) => {
                 writer.head = Some(to.clone());
                 next.sealed = ahead.filter(|(from, _, _)| *from == to);
-                finish(batch, Ok(committed(rows)), started);
+                writer.finish(batch, Ok(committed(rows)), started);
             }
             Ok((Ok(false), _, _)) => {
                 // Another replica appended since this one last did.
                 metrics::counter!("anip_runtime_audit_locked_appends_total").increment(1);
                 let outcome = writer.commit_locked(&batch).await;
-                finish(batch, outcome, started);
+                writer.finish(batch, outcome, started);
             }
             Ok((Err(error), _, _)) => {
                 writer.reset();
-                finish(batch, Err(error), started);
+                writer.finish(batch, Err(error), started);
             }
             Err(_) => {
                 writer.reset();
-                finish(
+                writer.finish(
                     batch,
                     Err(DbError::Corrupt("audit writer statement task")),
                     started,
                 );
-            }
-        }
-    }
-}
-
-/// Acknowledges every job of a batch.
-fn finish(batch: Vec<Job>, outcome: Result<Vec<Recorded>, DbError>, started: std::time::Instant) {
-    metrics::histogram!("anip_runtime_audit_batch_seconds").record(started.elapsed().as_secs_f64());
-    metrics::histogram!("anip_runtime_audit_batch_size").record(batch.len() as f64);
-    match outcome {
-        Ok(recorded) => {
-            for (job, recorded) in batch.into_iter().zip(recorded) {
-                // A caller that gave up waiting is not an error: its entry is committed.
-                let _ = job.ack.send(Ok(recorded));
-            }
-        }
-        Err(error) => {
-            tracing::error!(event = "audit_append_failed", entries = batch.len(), error = %error, "audit batch not committed");
-            for job in batch {
-                let _ = job.ack.send(Err(error.to_string()));
             }
         }
     }
@@ -258,6 +249,33 @@ fn committed(rows: Rows) -> Vec<Recorded> {
 }
 
 impl Writer {
+    /// Acknowledges every job of a batch, and tells listeners when it was committed.
+    fn finish(
+        &self,
+        batch: Vec<Job>,
+        outcome: Result<Vec<Recorded>, DbError>,
+        started: std::time::Instant,
+    ) {
+        metrics::histogram!("anip_runtime_audit_batch_seconds")
+            .record(started.elapsed().as_secs_f64());
+        metrics::histogram!("anip_runtime_audit_batch_size").record(batch.len() as f64);
+        match outcome {
+            Ok(recorded) => {
+                self.appended.notify_waiters();
+                for (job, recorded) in batch.into_iter().zip(recorded) {
+                    // A caller that gave up waiting is not an error: its entry is committed.
+                    let _ = job.ack.send(Ok(recorded));
+                }
+            }
+            Err(error) => {
+                tracing::error!(event = "audit_append_failed", entries = batch.len(), error = %error, "audit batch not committed");
+                for job in batch {
+                    let _ = job.ack.send(Err(error.to_string()));
+                }
+            }
+        }
+    }
+
     /// Forgets the connection and the head: after an error both are in doubt.
     fn reset(&mut self) {
         self.client = None;

@@ -8,7 +8,8 @@ use futures_util::future::join_all;
 use runtime_service::audit::{AuditWriter, NewEntry, Recorded};
 use runtime_service::keys::Keys;
 
-fn entry(i: usize) -> NewEntry {
+/// A successful `search_flights` entry for `human:ana@example.com`, invocation `inv-<i>`.
+pub fn entry(i: usize) -> NewEntry {
     NewEntry {
         capability: "search_flights".into(),
         root_principal: Some("human:ana@example.com".into()),

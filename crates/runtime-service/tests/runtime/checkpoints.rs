@@ -12,10 +12,13 @@ use signing::gojson::{to_go_json, GoJsonOptions};
 use signing::{jws, Jwks};
 use time::OffsetDateTime;
 
+use runtime_service::audit::AuditWriter;
 use runtime_service::audit::{checkpoint, merkle, retention, sinks};
 use runtime_service::db;
+use runtime_service::keys::Keys;
 
 use crate::audit_chain::{all_entries, verify_chain};
+use crate::audit_writer::entry;
 use crate::support::{
     flight_runtime, free_port, search_token, spawn_flight_backend, Flight, RuntimeProcess,
 };
@@ -87,6 +90,7 @@ pub fn producer_settings(max_lag: Option<i64>) -> checkpoint::ProducerSettings {
         cadence: Duration::from_secs(60),
         max_lag,
         holder: "t".into(),
+        check_every: checkpoint::check_interval(Duration::from_secs(60)),
     }
 }
 
@@ -110,9 +114,8 @@ async fn checkpoints_and_proofs_verify_and_survive_retention() {
     assert_eq!(
         checkpoint::produce_if_due(&pool, &keys, &settings, now)
             .await
-            .unwrap()
-            .as_deref(),
-        Some("ckpt-1")
+            .unwrap(),
+        checkpoint::Round::Produced("ckpt-1".into())
     );
     // Not due again before the cadence (and below max_lag).
     search(&flight, &jwt, 6).await;
@@ -120,15 +123,14 @@ async fn checkpoints_and_proofs_verify_and_survive_retention() {
         checkpoint::produce_if_due(&pool, &keys, &settings, now + time::Duration::seconds(1))
             .await
             .unwrap(),
-        None
+        checkpoint::Round::NotDue
     );
     let later = now + time::Duration::minutes(2);
     assert_eq!(
         checkpoint::produce_if_due(&pool, &keys, &settings, later)
             .await
-            .unwrap()
-            .as_deref(),
-        Some("ckpt-2")
+            .unwrap(),
+        checkpoint::Round::Produced("ckpt-2".into())
     );
 
     let (_, keyset) = flight.get("/.well-known/jwks.json").await;
@@ -228,9 +230,8 @@ async fn checkpoints_and_proofs_verify_and_survive_retention() {
     assert_eq!(
         checkpoint::produce_if_due(&pool, &keys, &settings, later + time::Duration::minutes(2))
             .await
-            .unwrap()
-            .as_deref(),
-        Some("ckpt-3")
+            .unwrap(),
+        checkpoint::Round::Produced("ckpt-3".into())
     );
     let (_, ckpt3) = flight.get("/anip/checkpoints/ckpt-3").await;
     assert_eq!(ckpt3["checkpoint"]["entry_count"], 14);
@@ -321,6 +322,53 @@ async fn wait_for_holder(
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The first entry of a quiet log is checkpointed at once: after a round that found every entry
+/// covered, the producer also wakes when the replica's writer commits, not only at its next tick
+/// (an hour away here). The upstream conformance suite looks for a checkpoint a moment after a
+/// fresh service's first invocations.
+#[actix_web::test]
+async fn a_quiet_logs_next_entry_is_checkpointed_without_waiting_for_a_tick() {
+    let db = store::testing::test_database(&runtime_service::MIGRATIONS).await;
+    let pool = db.pool();
+    let keys = Keys::load_or_create(&pool).await.unwrap();
+    let writer = AuditWriter::spawn(pool.clone(), keys.clone());
+    let settings = checkpoint::ProducerSettings {
+        check_every: Duration::from_secs(3600),
+        ..producer_settings(None)
+    };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let job = checkpoint::spawn(
+        pool.clone(),
+        keys,
+        settings,
+        writer.appended(),
+        stopped.into(),
+    );
+    // The first round takes the lease and finds the (empty) log covered.
+    wait_for_holder(&pool, checkpoint::LEASE, "t", String::new).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(db::checkpoints::latest(&pool).await.unwrap().is_none());
+
+    let recorded = writer.record(entry(1)).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let checkpoint = loop {
+        if let Some(checkpoint) = db::checkpoints::latest(&pool).await.unwrap() {
+            break checkpoint;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint 30 s after the first entry (the next tick is an hour away)"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        (checkpoint.checkpoint_id.as_str(), checkpoint.last_sequence),
+        ("ckpt-1", recorded.sequence_number)
+    );
+    stop.send(true).unwrap();
+    job.await.unwrap();
 }
 
 #[actix_web::test]

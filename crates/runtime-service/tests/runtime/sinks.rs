@@ -116,7 +116,7 @@ async fn every_checkpoint_reaches_every_sink_in_order_and_a_failing_sink_catches
         let produced = checkpoint::produce_if_due(&pool, &keys, &settings, at)
             .await
             .unwrap();
-        assert_eq!(produced.as_deref(), Some(id));
+        assert_eq!(produced, checkpoint::Round::Produced(id.into()));
     }
 
     let server = SinkServer::start(1);
