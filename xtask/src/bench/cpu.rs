@@ -73,7 +73,11 @@ fn ticks_per_second() -> f64 {
 }
 
 /// CPU ticks of each process of each set, and of the whole machine, at one moment.
-pub struct Snapshot(Vec<HashMap<u32, u64>>, Option<MachineTicks>);
+pub struct Snapshot {
+    /// Per set, in the order of [`Processes::sets`]: pid → ticks.
+    processes: Vec<HashMap<u32, u64>>,
+    machine: Option<MachineTicks>,
+}
 
 /// The machine's CPU ticks from the first line of `/proc/stat`: all of them, idle, waiting on
 /// I/O (idle too, with a disk request outstanding), and stolen by the hypervisor.
@@ -134,7 +138,10 @@ impl Processes {
                     .collect()
             })
             .collect();
-        Snapshot(processes, MachineTicks::now())
+        Snapshot {
+            processes,
+            machine: MachineTicks::now(),
+        }
     }
 
     /// `CPU per request: runtime 120 µs + ...` between `before` and now, over `requests`. A
@@ -151,7 +158,8 @@ impl Processes {
         let mut parts = Vec::new();
         let mut total = 0.0;
         let after = self.snapshot();
-        for ((name, _), (then, now)) in self.sets.iter().zip(before.0.iter().zip(&after.0)) {
+        let sets = before.processes.iter().zip(&after.processes);
+        for ((name, _), (then, now)) in self.sets.iter().zip(sets) {
             let ticks: u64 = now
                 .iter()
                 .map(|(pid, ticks)| ticks.saturating_sub(then.get(pid).copied().unwrap_or(0)))
@@ -160,13 +168,12 @@ impl Processes {
             total += us;
             parts.push(format!("{name} {us:.0} µs"));
         }
-        let machine = match (before.1, after.1) {
-            (Some(then), Some(now)) => then
-                .share_since(&now)
-                .map(|share| format!("; {share}"))
-                .unwrap_or_default(),
-            _ => String::new(),
-        };
+        let machine = before
+            .machine
+            .zip(after.machine)
+            .and_then(|(then, now)| then.share_since(&now))
+            .map(|share| format!("; {share}"))
+            .unwrap_or_default();
         Some(format!(
             "CPU per request: {} = {total:.0} µs, so at most {:.0} req/s on {} core{} (wrk's own CPU aside){machine}",
             parts.join(" + "),
